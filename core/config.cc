@@ -1,0 +1,120 @@
+#include "core/config.hh"
+
+#include <string>
+
+#include "core/options.hh"
+
+namespace spindle::core {
+
+namespace {
+
+constexpr const char* kNoEffect = "accepted for uWSGI compatibility; no effect";
+
+// A size with bounds: a 0-byte request buffer or fiber stack would only fail
+// later and far from the option that caused it.
+Setter size_in(std::uint64_t& target, std::uint64_t min, std::uint64_t max, std::string range) {
+  return [&target, min, max, range](std::string_view v) -> std::string {
+    std::uint64_t n = 0;
+    std::string reason = OptionTable::size(n)(v);
+    if (!reason.empty()) return reason;
+    if (n < min || n > max) {
+      return "expected a size from " + range + ", got '" + std::string(v) + "'";
+    }
+    target = n;
+    return {};
+  };
+}
+
+}  // namespace
+
+void add_core_options(OptionTable& t, Config& cfg) {
+  using T = OptionTable;
+
+  // --- sockets ---------------------------------------------------------------
+  t.add({"http-socket", 0, true, "ADDR", "serve HTTP/1.1 on ADDR (host:port, :port or a unix path)",
+         T::list(cfg.http_sockets), true});
+  t.add({"socket", 's', true, "ADDR", "serve the uwsgi protocol (nginx uwsgi_pass) on ADDR",
+         T::list(cfg.uwsgi_sockets), true});
+  t.add({"uwsgi-socket", 0, true, "ADDR", "same as --socket", T::list(cfg.uwsgi_sockets), true});
+  t.add({"listen", 'l', true, "N", "listen backlog of every socket",
+         T::integer(cfg.listen, 1, 65535)});
+
+  // --- processes -------------------------------------------------------------
+  t.add({"processes", 'p', true, "N", "number of worker processes",
+         T::integer(cfg.processes, 1, 1024)});
+  t.add({"workers", 0, true, "N", "same as --processes", T::integer(cfg.processes, 1, 1024)});
+  // The master is how workers are respawned and reloaded, so there is no
+  // mode without one; uWSGI files say "master = true" and that is fine.
+  t.add({"master", 'M', false, "", "run a master process (always on)",
+         [&cfg](std::string_view v) -> std::string {
+           if (v == "false") return "spindle always runs a master; it cannot be turned off";
+           cfg.master = true;
+           return {};
+         }});
+  t.add({"max-requests", 'R', true, "N", "recycle a worker after N requests (0: never)",
+         T::integer(cfg.max_requests, 0, 1000000000000L)});
+  t.add({"harakiri", 't', true, "SECONDS", "kill a worker stuck in one request this long (0: off)",
+         T::seconds(cfg.harakiri)});
+  t.add({"worker-reload-mercy", 0, true, "SECONDS",
+         "how long a graceful stop waits for busy workers", T::seconds(cfg.reload_mercy)});
+
+  // --- requests --------------------------------------------------------------
+  t.add({"buffer-size", 'b', true, "SIZE", "largest request head (request line and headers)",
+         size_in(cfg.buffer_size, 1024, 64ull << 20, "1k to 64M")});
+  t.add({"http-timeout", 0, true, "SECONDS",
+         "wait this long for a request head or on an idle keep-alive",
+         T::seconds(cfg.http_timeout)});
+  t.add({"socket-timeout", 0, true, "SECONDS",
+         "wait this long reading a body or writing a response", T::seconds(cfg.socket_timeout)});
+  t.add({"limit-post", 0, true, "SIZE", "refuse request bodies larger than SIZE (0: no limit)",
+         T::size(cfg.limit_post)});
+  t.add({"disable-logging", 'L', false, "", "do not write the access log",
+         T::flag(cfg.disable_logging)});
+
+  // --- engines ---------------------------------------------------------------
+  t.add({"loop", 0, true, "NAME", "loop engine (default: ev)", T::text(cfg.loop)});
+  t.add({"async", 0, true, "N", "async cores (concurrent requests) per worker",
+         T::integer(cfg.async, 1, 100000)});
+  t.add({"fibers", 0, false, "", "run async cores on fibers (same as --suspend fibers)",
+         [&cfg](std::string_view v) -> std::string {
+           if (v == "true") {
+             cfg.suspend = "fibers";
+           } else if (cfg.suspend == "fibers") {
+             // "fibers = false" undoes only itself, not another engine's choice.
+             cfg.suspend.clear();
+           }
+           return {};
+         }});
+  t.add({"suspend", 0, true, "NAME", "suspend engine for the async cores (fibers, greenlet)",
+         T::text(cfg.suspend)});
+  t.add({"fiber-stack-size", 0, true, "SIZE", "stack reserved for each fiber",
+         size_in(cfg.fiber_stack_size, 16 * 1024, 1ull << 30, "16k to 1G")});
+
+  // --- environment -----------------------------------------------------------
+  t.add({"chdir", 0, true, "DIR", "change to DIR before loading the app", T::text(cfg.chdir)});
+  t.add({"env", 0, true, "NAME=VALUE", "set an environment variable for the app",
+         [&cfg](std::string_view v) -> std::string {
+           std::size_t eq = v.find('=');
+           if (eq == std::string_view::npos || eq == 0) {
+             return "expected NAME=VALUE, got '" + std::string(v) + "'";
+           }
+           cfg.env.emplace_back(v);
+           return {};
+         },
+         true});
+  // The table itself reads the file; this row records which files were read.
+  t.add({"ini", 0, true, "FILE", "read options from the [spindle] and [uwsgi] sections of FILE",
+         T::list(cfg.ini_files), true});
+
+  // --- uWSGI options that real ini files carry -------------------------------
+  for (const char* name : {"vacuum", "die-on-term", "enable-threads", "strict",
+                           "single-interpreter", "need-app", "thunder-lock", "memory-report",
+                           "auto-procname"}) {
+    t.add({name, 0, false, "", kNoEffect, T::ignored()});
+  }
+  t.add({"plugins", 0, true, "LIST", kNoEffect, T::ignored(), true});
+  t.add({"plugin", 0, true, "LIST", kNoEffect, T::ignored(), true});
+  t.add({"procname-prefix", 0, true, "PREFIX", kNoEffect, T::ignored()});
+}
+
+}  // namespace spindle::core

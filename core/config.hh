@@ -1,0 +1,38 @@
+// The server's settings after option parsing. Plugins keep their own.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace spindle::core {
+
+class OptionTable;
+
+struct Config {
+  std::vector<std::string> http_sockets;   // --http-socket ADDR (repeatable)
+  std::vector<std::string> uwsgi_sockets;  // --socket ADDR (repeatable)
+  int processes = 1;                       // --processes/-p
+  bool master = true;                      // --master (always on; accepted)
+  int listen = 1024;                       // --listen backlog
+  std::uint64_t buffer_size = 8192;        // --buffer-size: max request head
+  long max_requests = 0;                   // --max-requests (0: never recycle)
+  double harakiri = 0;                     // --harakiri seconds (0: off)
+  double http_timeout = 60;                // --http-timeout: head and keep-alive idle
+  double socket_timeout = 30;              // --socket-timeout: parked body/response I/O
+  std::uint64_t limit_post = 0;            // --limit-post (0: no limit)
+  bool disable_logging = false;            // --disable-logging
+  std::string loop = "ev";                 // --loop NAME
+  int async = 1;                           // --async N cores per worker
+  std::string suspend;                     // --fibers / --greenlet / --suspend NAME
+  std::uint64_t fiber_stack_size = 256 * 1024;  // --fiber-stack-size
+  double reload_mercy = 30;                // --worker-reload-mercy: graceful stop bound
+  std::string chdir;                       // --chdir DIR
+  std::vector<std::string> env;            // --env NAME=VALUE
+  std::vector<std::string> ini_files;      // --ini (for the record)
+};
+
+// The core rows of the option table, bound to cfg.
+void add_core_options(OptionTable& table, Config& cfg);
+
+}  // namespace spindle::core

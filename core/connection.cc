@@ -1,0 +1,192 @@
+// The loop side of a connection: read until a request head is complete,
+// reject bad input, hand the request to a core. See connection.hh.
+#include "core/connection.hh"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "core/log.hh"
+#include "core/uwsgi_codec.hh"
+#include "core/worker.hh"
+
+namespace spindle::core {
+
+namespace {
+
+// Room for a request head (the parser enforces --buffer-size) or a whole
+// uwsgi vars block, which must be contiguous.
+std::size_t buffer_capacity(const Config& cfg) {
+  std::size_t want = static_cast<std::size_t>(cfg.buffer_size) + uwsgi::kHeaderSize;
+  return want < 16384 ? 16384 : want;
+}
+
+}  // namespace
+
+Connection::Connection(Worker& worker, const Listener& listener, int fd,
+                       const sockaddr_storage& peer)
+    : worker_(worker), listener_(listener), fd_(fd) {
+  char addr[INET6_ADDRSTRLEN] = "";
+  int port = 0;
+  if (peer.ss_family == AF_INET) {
+    auto* sin = reinterpret_cast<const sockaddr_in*>(&peer);
+    inet_ntop(AF_INET, &sin->sin_addr, addr, sizeof addr);
+    port = ntohs(sin->sin_port);
+  } else if (peer.ss_family == AF_INET6) {
+    auto* sin6 = reinterpret_cast<const sockaddr_in6*>(&peer);
+    inet_ntop(AF_INET6, &sin6->sin6_addr, addr, sizeof addr);
+    port = ntohs(sin6->sin6_port);
+  }
+  peer_addr_ = addr;
+  peer_port_ = port ? std::to_string(port) : "";
+  in_.resize(buffer_capacity(worker.cfg()));
+  parser_.set_limits({static_cast<std::size_t>(worker.cfg().buffer_size), worker.cfg().limit_post});
+  io_.cb = on_io;
+  io_.data = this;
+  timer_.cb = on_timer;
+  timer_.data = this;
+  worker_.add(this);
+}
+
+Connection::~Connection() {
+  Loop& loop = worker_.loop();
+  loop.io_close(io_);
+  if (timer_.armed) loop.timer_stop(timer_);
+  ::close(fd_);
+  worker_.remove(this);
+}
+
+void Connection::close_now() { delete this; }
+
+bool Connection::idle() const { return state_ == State::kReading && since_request_ == 0; }
+
+void Connection::start() {
+  wait_for_request();
+  on_readable();
+}
+
+void Connection::wait_for_request() {
+  state_ = State::kReading;
+  io_.cb = on_io;
+  io_.data = this;
+  Loop& loop = worker_.loop();
+  loop.io_set(io_, fd_, kRead);
+  loop.timer_start(timer_, worker_.cfg().http_timeout);
+}
+
+void Connection::on_io(IoWatcher* w, int) { static_cast<Connection*>(w->data)->on_readable(); }
+
+void Connection::on_timer(Timer* t) {
+  auto* c = static_cast<Connection*>(t->data);
+  if (c->since_request_ > 0)
+    log(Level::kInfo, "%s:%s request head timeout; closing", c->peer_addr_.c_str(),
+        c->peer_port_.c_str());
+  c->close_now();
+}
+
+void Connection::on_readable() {
+  for (;;) {
+    if (in_start_ == in_end_) in_start_ = in_end_ = 0;
+    if (in_end_ == in_.size() && in_start_ > 0) {
+      memmove(in_.data(), in_.data() + in_start_, in_end_ - in_start_);
+      in_end_ -= in_start_;
+      in_start_ = 0;
+    }
+    if (in_end_ == in_.size()) {
+      reject(listener_.proto == Proto::kHttp ? 431 : 413, "request head too large");
+      return;
+    }
+    ssize_t r = ::read(fd_, in_.data() + in_end_, in_.size() - in_end_);
+    if (r > 0) {
+      in_end_ += static_cast<std::size_t>(r);
+      since_request_ += static_cast<std::size_t>(r);
+      if (listener_.proto == Proto::kHttp) {
+        long n = parser_.feed(in_.data() + in_start_, in_end_ - in_start_, &body_);
+        if (n < 0) {
+          reject(parser_.error_status(), parser_.error_reason());
+          return;
+        }
+        in_start_ += static_cast<std::size_t>(n);
+        if (!parser_.head_complete()) continue;
+      } else {
+        if (!parse_uwsgi()) {
+          if (fd_ < 0) return;  // never: reject() destroys; kept for clarity
+          continue;
+        }
+      }
+      // A whole head: no more reading on the loop side until it is served.
+      Loop& loop = worker_.loop();
+      loop.io_set(io_, fd_, kNone);
+      loop.timer_stop(timer_);
+      state_ = State::kQueued;
+      worker_.scheduler().submit(this);  // may serve and destroy this
+      return;
+    }
+    if (r == 0) {
+      close_now();
+      return;
+    }
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN) close_now();
+    return;
+  }
+}
+
+// uwsgi: returns true when a whole vars block is in; rejects (and destroys
+// this) on bad input, which the caller sees as false with nothing to read.
+bool Connection::parse_uwsgi() {
+  uwsgi::PacketHeader h;
+  const char* p = in_.data() + in_start_;
+  std::size_t avail = in_end_ - in_start_;
+  if (uwsgi::parse_header(p, avail, &h) != uwsgi::Status::kOk) return false;
+  if (h.size > worker_.cfg().buffer_size) {
+    reject(413, "uwsgi vars block larger than --buffer-size");
+    return false;
+  }
+  if (avail < uwsgi::kHeaderSize + h.size) return false;
+  static thread_local std::vector<Var> raw;
+  raw.clear();
+  if (h.modifier1 != 0 ||
+      uwsgi::parse_vars(p + uwsgi::kHeaderSize, h.size, &raw) != uwsgi::Status::kOk) {
+    reject(400, h.modifier1 != 0 ? "unsupported uwsgi modifier" : "malformed uwsgi packet");
+    return false;
+  }
+  vars_.clear();
+  uwsgi_body_left_ = 0;
+  for (const Var& v : raw) {
+    vars_.add(v.name, v.value);
+    if (v.name == "CONTENT_LENGTH" && !v.value.empty()) {
+      std::uint64_t n = 0;
+      for (char c : v.value) {
+        if (c < '0' || c > '9' || n > (UINT64_MAX - 9) / 10) {
+          reject(400, "bad CONTENT_LENGTH");
+          return false;
+        }
+        n = n * 10 + static_cast<std::uint64_t>(c - '0');
+      }
+      uwsgi_body_left_ = n;
+    }
+  }
+  if (worker_.cfg().limit_post && uwsgi_body_left_ > worker_.cfg().limit_post) {
+    reject(413, "request body too large");
+    return false;
+  }
+  in_start_ += uwsgi::kHeaderSize + h.size;
+  return true;
+}
+
+void Connection::reject(int status, const std::string& reason) {
+  log(Level::kWarn, "%s:%s %d %s; closing", peer_addr_.c_str(), peer_port_.c_str(), status,
+      reason.c_str());
+  build_error(status);
+  // Best effort, never blocking: the peer misbehaved.
+  ssize_t ignored = ::send(fd_, out_.data(), out_.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  (void)ignored;
+  status_ = status;
+  close_now();
+}
+
+}  // namespace spindle::core

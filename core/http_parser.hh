@@ -1,0 +1,93 @@
+// HTTP/1.x request parsing on llhttp: turns bytes into a request head, body
+// bytes (de-chunked) and a message-complete mark, and maps every kind of bad
+// input to the status the client should get (400, 413, 431, 501).
+//
+// The parser is fed whatever bytes arrive; it stops (pauses) at the end of
+// each message so pipelined requests are taken one at a time. Header names
+// and values are copied out, so the caller may reuse its read buffer.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "llhttp.h"
+
+namespace spindle::core {
+
+struct HeaderField {
+  std::string name;
+  std::string value;
+};
+
+struct RequestHead {
+  std::string method;
+  std::string url;
+  int version_major = 1;
+  int version_minor = 1;
+  std::vector<HeaderField> headers;  // in arrival order; unused tail kept for reuse
+  std::size_t header_count = 0;
+  bool keep_alive = true;
+  bool chunked = false;
+  bool has_content_length = false;
+  std::uint64_t content_length = 0;
+  bool expect_continue = false;
+  bool upgrade = false;
+};
+
+class HttpParser {
+ public:
+  struct Limits {
+    std::size_t max_head = 8192;    // request line + headers, bytes
+    std::uint64_t max_body = 0;     // 0: unlimited
+  };
+
+  HttpParser();
+  HttpParser(const HttpParser&) = delete;
+  HttpParser& operator=(const HttpParser&) = delete;
+
+  void set_limits(const Limits& l) { limits_ = l; }
+
+  // Starts a new message (the first one, or the next after message_complete()).
+  void begin();
+
+  // Parses data[0..n). Returns the number of bytes consumed (it stops right
+  // after a complete message) or -1 on bad input (see error_status()).
+  // De-chunked body bytes are appended to *body.
+  long feed(const char* data, std::size_t n, std::string* body);
+
+  bool head_complete() const { return head_complete_; }
+  bool message_complete() const { return message_complete_; }
+  const RequestHead& head() const { return head_; }
+  std::uint64_t body_received() const { return body_received_; }
+
+  int error_status() const { return error_status_; }
+  const std::string& error_reason() const { return error_reason_; }
+
+ private:
+  static int on_message_begin(llhttp_t*);
+  static int on_url(llhttp_t*, const char*, std::size_t);
+  static int on_header_field(llhttp_t*, const char*, std::size_t);
+  static int on_header_value(llhttp_t*, const char*, std::size_t);
+  static int on_headers_complete(llhttp_t*);
+  static int on_body(llhttp_t*, const char*, std::size_t);
+  static int on_message_complete(llhttp_t*);
+  int fail(int status, const char* reason);
+  bool count_head(std::size_t n);
+
+  llhttp_t parser_;
+  llhttp_settings_t settings_;
+  Limits limits_;
+  RequestHead head_;
+  std::string* body_ = nullptr;
+  std::size_t head_bytes_ = 0;
+  std::uint64_t body_received_ = 0;
+  bool in_value_ = false;
+  bool head_complete_ = false;
+  bool message_complete_ = false;
+  int error_status_ = 0;
+  std::string error_reason_;
+};
+
+}  // namespace spindle::core

@@ -1,0 +1,117 @@
+#include "core/listener.hh"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace spindle::core {
+
+const char* proto_option(Proto p) { return p == Proto::kHttp ? "http-socket" : "socket"; }
+
+namespace {
+
+std::string errno_text(const char* what) { return std::string(what) + ": " + strerror(errno); }
+
+std::string bind_unix(Listener* l, const std::string& path, int backlog) {
+  sockaddr_un sa{};
+  if (path.size() >= sizeof sa.sun_path) return "unix socket path too long";
+  sa.sun_family = AF_UNIX;
+  memcpy(sa.sun_path, path.c_str(), path.size() + 1);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return errno_text("socket");
+  // A stale socket file from a previous run would make bind fail; remove it
+  // only if it is a socket (never an ordinary file).
+  struct stat st;
+  if (lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) unlink(path.c_str());
+  if (bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) < 0 || listen(fd, backlog) < 0) {
+    std::string why = errno_text("bind");
+    close(fd);
+    return why;
+  }
+  l->fd = fd;
+  l->unix_socket = true;
+  l->bound = path;
+  l->server_name = path;
+  l->server_port = "";
+  return "";
+}
+
+}  // namespace
+
+std::string bind_listener(Listener* l, int backlog) {
+  std::string spec = l->spec;
+  if (spec.rfind("unix:", 0) == 0) return bind_unix(l, spec.substr(5), backlog);
+  std::size_t colon = spec.rfind(':');
+  if (colon == std::string::npos) return bind_unix(l, spec, backlog);
+
+  std::string host = spec.substr(0, colon);
+  std::string port = spec.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  if (port.empty() || port.find_first_not_of("0123456789") != std::string::npos)
+    return "invalid port in '" + spec + "'";
+
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  addrinfo* res = nullptr;
+  int rc = getaddrinfo(host.empty() ? nullptr : host.c_str(), port.c_str(), &hints, &res);
+  if (rc != 0) return "cannot resolve '" + host + "': " + gai_strerror(rc);
+
+  std::string why = "no usable address";
+  for (addrinfo* ai = res; ai; ai = ai->ai_next) {
+    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) {
+      why = errno_text("socket");
+      continue;
+    }
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (l->proto == Proto::kHttp) {
+      // Wake the worker only once the request's first bytes are in: the
+      // accept and the first read then happen in one loop callback.
+      int secs = 5;
+      setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs, sizeof secs);
+    }
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, backlog) < 0) {
+      why = errno_text("bind");
+      close(fd);
+      continue;
+    }
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+    char addr[INET6_ADDRSTRLEN] = "";
+    int real_port = 0;
+    if (ss.ss_family == AF_INET) {
+      auto* sin = reinterpret_cast<sockaddr_in*>(&ss);
+      inet_ntop(AF_INET, &sin->sin_addr, addr, sizeof addr);
+      real_port = ntohs(sin->sin_port);
+    } else {
+      auto* sin6 = reinterpret_cast<sockaddr_in6*>(&ss);
+      inet_ntop(AF_INET6, &sin6->sin6_addr, addr, sizeof addr);
+      real_port = ntohs(sin6->sin6_port);
+    }
+    l->fd = fd;
+    l->server_port = std::to_string(real_port);
+    l->server_name = host.empty() ? std::string(addr) : host;
+    l->bound = (ss.ss_family == AF_INET6 ? "[" + std::string(addr) + "]" : std::string(addr)) +
+               ":" + l->server_port;
+    freeaddrinfo(res);
+    return "";
+  }
+  freeaddrinfo(res);
+  return why;
+}
+
+}  // namespace spindle::core

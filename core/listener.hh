@@ -1,0 +1,29 @@
+// Listening sockets: parsed from --http-socket / --socket, bound by the
+// master before any fork and shared by every worker.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace spindle::core {
+
+enum class Proto { kHttp, kUwsgi };
+
+struct Listener {
+  Proto proto = Proto::kHttp;
+  std::string spec;         // as given on the command line
+  std::string bound;        // the real address after bind (port 0 resolved)
+  std::string server_name;  // SERVER_NAME for requests on this socket
+  std::string server_port;  // SERVER_PORT
+  bool unix_socket = false;
+  int fd = -1;
+};
+
+// Binds and listens on spec ("host:port", ":port", "[v6]:port", or a unix
+// socket path: anything without ':' or starting with "unix:"). Returns an
+// empty string on success, else the reason.
+std::string bind_listener(Listener* l, int backlog);
+
+const char* proto_option(Proto p);  // "http-socket" / "socket"
+
+}  // namespace spindle::core

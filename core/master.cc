@@ -1,0 +1,217 @@
+#include "core/master.hh"
+
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <new>
+
+#include "core/log.hh"
+#include "core/worker.hh"
+#include "core/worker_slot.hh"
+
+namespace spindle::core {
+
+namespace {
+
+struct Child {
+  pid_t pid = 0;
+  int id = 0;            // worker number, 1..processes
+  bool current = true;   // false once replaced by a reload: not respawned
+  std::int64_t deadline_ms = 0;  // when a stopping child gets SIGKILL (0: none)
+  std::int64_t started_ms = 0;
+};
+
+class Master {
+ public:
+  Master(const Config& cfg, std::vector<Listener>& listeners)
+      : cfg_(cfg), listeners_(listeners) {}
+  int run();
+
+ private:
+  pid_t spawn(int id);
+  void reap();
+  void reload();
+  void stop_all();
+  void check_harakiri();
+  void check_deadlines();
+
+  const Config& cfg_;
+  std::vector<Listener>& listeners_;
+  WorkerSlot* slots_ = nullptr;  // shared with the workers, index id-1
+  std::vector<Child> children_;
+  bool stopping_ = false;
+  sigset_t signals_;
+};
+
+const char* signal_name(int sig) {
+  switch (sig) {
+    case SIGKILL: return "SIGKILL";
+    case SIGSEGV: return "SIGSEGV";
+    case SIGABRT: return "SIGABRT";
+    case SIGTERM: return "SIGTERM";
+    case SIGINT: return "SIGINT";
+    case SIGBUS: return "SIGBUS";
+    case SIGFPE: return "SIGFPE";
+    case SIGILL: return "SIGILL";
+    case SIGHUP: return "SIGHUP";
+    case SIGQUIT: return "SIGQUIT";
+    case SIGPIPE: return "SIGPIPE";
+    default: return "SIG?";
+  }
+}
+
+pid_t Master::spawn(int id) {
+  WorkerSlot& slot = slots_[id - 1];
+  slot.busy_since_ms.store(0);
+  pid_t pid = fork();
+  if (pid < 0) {
+    log(Level::kError, "fork: %s", strerror(errno));
+    return -1;
+  }
+  if (pid == 0) {
+    sigprocmask(SIG_UNBLOCK, &signals_, nullptr);
+    Worker w(cfg_, listeners_, id, &slot);
+    int status = w.run();
+    _exit(status);
+  }
+  slot.pid.store(pid);
+  Child c;
+  c.pid = pid;
+  c.id = id;
+  c.started_ms = monotonic_ms();
+  children_.push_back(c);
+  return pid;
+}
+
+void Master::reap() {
+  for (;;) {
+    int status = 0;
+    pid_t pid = waitpid(-1, &status, WNOHANG);
+    if (pid <= 0) return;
+    std::size_t i = 0;
+    while (i < children_.size() && children_[i].pid != pid) ++i;
+    if (i == children_.size()) continue;
+    Child c = children_[i];
+    children_.erase(children_.begin() + static_cast<long>(i));
+    char how[64];
+    if (WIFSIGNALED(status)) {
+      int sig = WTERMSIG(status);
+      snprintf(how, sizeof how, "killed by signal %d (%s)", sig, signal_name(sig));
+    } else {
+      snprintf(how, sizeof how, "exited with status %d", WEXITSTATUS(status));
+    }
+    if (stopping_ || !c.current) {
+      log(Level::kInfo, "worker %d (pid %d) %s", c.id, static_cast<int>(pid), how);
+      continue;
+    }
+    log(Level::kWarn, "worker %d (pid %d) %s; respawning", c.id, static_cast<int>(pid), how);
+    // A worker that cannot even start would spin: slow the respawn down.
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 3 && monotonic_ms() - c.started_ms < 1000)
+      usleep(500 * 1000);
+    spawn(c.id);
+  }
+}
+
+void Master::reload() {
+  log(Level::kInfo, "reload: SIGHUP, starting new workers");
+  std::vector<Child> old = children_;
+  for (Child& c : children_) {
+    if (!c.current) continue;
+    c.current = false;
+    c.deadline_ms = monotonic_ms() + static_cast<std::int64_t>(cfg_.reload_mercy * 1000) + 2000;
+  }
+  // New workers first, so the sockets always have someone accepting.
+  for (int id = 1; id <= cfg_.processes; ++id) spawn(id);
+  for (const Child& c : old)
+    if (c.current) kill(c.pid, SIGTERM);
+}
+
+void Master::stop_all() {
+  if (stopping_) return;
+  stopping_ = true;
+  log(Level::kInfo, "stopping: waiting for %zu workers", children_.size());
+  std::int64_t deadline =
+      monotonic_ms() + static_cast<std::int64_t>(cfg_.reload_mercy * 1000) + 2000;
+  for (Child& c : children_) {
+    c.deadline_ms = deadline;
+    kill(c.pid, SIGTERM);
+  }
+}
+
+void Master::check_deadlines() {
+  std::int64_t now = monotonic_ms();
+  for (Child& c : children_) {
+    if (c.deadline_ms && now > c.deadline_ms) {
+      log(Level::kWarn, "worker %d (pid %d) did not stop in time; killing", c.id,
+          static_cast<int>(c.pid));
+      kill(c.pid, SIGKILL);
+      c.deadline_ms = 0;
+    }
+  }
+}
+
+void Master::check_harakiri() {
+  if (cfg_.harakiri <= 0) return;
+  std::int64_t now = monotonic_ms();
+  for (Child& c : children_) {
+    if (!c.current) continue;
+    WorkerSlot& slot = slots_[c.id - 1];
+    if (slot.pid.load() != c.pid) continue;
+    std::int64_t since = slot.busy_since_ms.load();
+    if (since == 0) continue;
+    double stuck = static_cast<double>(now - since) / 1000.0;
+    if (stuck < cfg_.harakiri) continue;
+    char req[sizeof slot.request];
+    memcpy(req, slot.request, sizeof req);
+    req[sizeof req - 1] = '\0';
+    log(Level::kWarn, "harakiri: worker %d (pid %d) stuck %.1fs in \"%s\"; killing", c.id,
+        static_cast<int>(c.pid), stuck, req);
+    slot.busy_since_ms.store(0);
+    kill(c.pid, SIGKILL);
+  }
+}
+
+int Master::run() {
+  void* mem = mmap(nullptr, sizeof(WorkerSlot) * static_cast<std::size_t>(cfg_.processes),
+                   PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (mem == MAP_FAILED) fatal("mmap: %s", strerror(errno));
+  slots_ = static_cast<WorkerSlot*>(mem);
+  for (int i = 0; i < cfg_.processes; ++i) new (&slots_[i]) WorkerSlot();
+
+  sigemptyset(&signals_);
+  for (int s : {SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP}) sigaddset(&signals_, s);
+  sigprocmask(SIG_BLOCK, &signals_, nullptr);
+
+  for (int id = 1; id <= cfg_.processes; ++id) spawn(id);
+
+  while (!(stopping_ && children_.empty())) {
+    timespec tick{0, 250 * 1000 * 1000};
+    siginfo_t si;
+    int sig = sigtimedwait(&signals_, &si, &tick);
+    if (sig == SIGCHLD) {
+      reap();
+    } else if (sig == SIGTERM || sig == SIGINT || sig == SIGQUIT) {
+      stop_all();
+    } else if (sig == SIGHUP) {
+      if (!stopping_) reload();
+    }
+    reap();  // SIGCHLDs coalesce; a missed one must not leave a zombie
+    check_harakiri();
+    check_deadlines();
+  }
+  log(Level::kInfo, "stopped");
+  return 0;
+}
+
+}  // namespace
+
+int run_master(const Config& cfg, std::vector<Listener>& listeners) {
+  Master m(cfg, listeners);
+  return m.run();
+}
+
+}  // namespace spindle::core

@@ -1,0 +1,49 @@
+// The join: the one way request code waits.
+//
+// Every wait inside an async core goes through park(): it arms the watcher
+// and/or the timer, suspends the core, and on wake-up disarms both and says
+// why it woke. Loop callbacks never run request code; they only wake cores.
+//
+// Who may call what
+//  - park(), park_for(), current_core() and yield_now(): from inside a core.
+//  - wake(): from anywhere (a loop callback or another core); from a core it
+//    is deferred through the loop, so cores never switch to each other.
+#pragma once
+
+#include "core/loop.hh"
+
+namespace spindle::core {
+
+enum class Wake { kReady, kTimeout, kCancelled };
+
+class Core;  // an async core (core/scheduler.hh)
+
+// Parks the current core until fd is ready for `interest` on watcher w
+// (which the caller owns and which must watch only fd), or `timeout`
+// seconds passed (timeout < 0: no timeout).
+Wake park(IoWatcher& w, int fd, int interest, double timeout);
+
+// Parks the current core for `seconds` (sub-millisecond resolution).
+Wake park_for(double seconds);
+
+// Parks the current core until someone calls wake() on it (or timeout).
+Wake park_until_woken(double timeout);
+
+// Re-queues the current core through the loop (schedule_fix): other ready
+// work runs first, then this core continues.
+void yield_now();
+
+// Wakes a parked core with a reason. Returns false if that core is not
+// parked in park_until_woken() (nothing happens then).
+bool wake(int core_id, Wake why);
+
+// The index of the running core, or -1 on the main context.
+int current_core();
+
+// This worker's number (1..processes), 0 in the master.
+int worker_id();
+
+// The loop of this worker (for plugins that register their own watchers).
+Loop& worker_loop();
+
+}  // namespace spindle::core

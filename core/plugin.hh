@@ -1,0 +1,69 @@
+// Embedded plugins.
+//
+// A plugin is compiled into the one spindle binary and listed in a static
+// table that the Makefile generates from PLUGINS. It may add option rows,
+// provide loop engines, suspend engines or the application, and hook the
+// server's phases. Every hook has a do-nothing default.
+//
+// Phases, in order
+//   add_options          before parsing the command line
+//   master_init          options parsed, sockets bound, before any fork
+//                        (load the app here so workers share its memory)
+//   post_fork            in each new worker, first thing after fork
+//   worker_start         the worker's loop and cores exist, before it runs
+//                        (app post-fork hooks run here)
+//   worker_stop          the loop has stopped, before the worker exits
+// A hook returns false to refuse start-up; it has logged why.
+#pragma once
+
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "core/exchange.hh"
+#include "core/loop.hh"
+#include "fibers/suspend.hh"
+
+namespace spindle::core {
+
+struct Config;
+class OptionTable;
+
+// The application: called on an async core for every request.
+class App {
+ public:
+  virtual ~App() = default;
+  virtual void handle(Exchange& ex) = 0;
+};
+
+class Plugin {
+ public:
+  virtual ~Plugin() = default;
+  virtual std::string_view name() const = 0;
+
+  virtual void add_options(OptionTable&) {}
+  virtual bool master_init(const Config&) { return true; }
+  virtual bool post_fork(const Config&, int /*worker_id*/) { return true; }
+  virtual bool worker_start(const Config&, Loop&, fibers::Engine&) { return true; }
+  virtual void worker_stop() {}
+
+  // Engines this plugin provides, by name ("ev", "tornado"; "fibers", "greenlet").
+  virtual std::vector<std::string_view> loop_names() const { return {}; }
+  virtual std::unique_ptr<Loop> make_loop(std::string_view) { return nullptr; }
+  virtual std::vector<std::string_view> suspend_names() const { return {}; }
+  virtual std::unique_ptr<fibers::Engine> make_suspend(std::string_view, const Config&) {
+    return nullptr;
+  }
+  // Whether this plugin's suspend engine can run under the named loop engine.
+  virtual bool suspend_works_with(std::string_view /*suspend*/, std::string_view /*loop*/) const {
+    return true;
+  }
+
+  // The application, once master_init loaded it (nullptr if none).
+  virtual App* app() { return nullptr; }
+};
+
+// The embedded plugins, in PLUGINS order (generated build/plugins.cc).
+const std::vector<Plugin*>& plugins();
+
+}  // namespace spindle::core

@@ -1,0 +1,43 @@
+// The request's CGI-style variables (what becomes a WSGI environ), kept in
+// one arena per connection so a request costs no allocation once warm.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/exchange.hh"
+#include "core/http_parser.hh"
+
+namespace spindle::core {
+
+struct Listener;
+
+class VarsBuilder {
+ public:
+  void clear();
+  void add(std::string_view name, std::string_view value);
+  // Views into the arena; valid until the next clear()/add().
+  std::span<const Var> finish();
+  std::string_view find(std::string_view name) const;  // after finish()
+
+ private:
+  std::string arena_;
+  std::vector<std::uint32_t> offsets_;  // name start, name len, value start, value len
+  std::vector<Var> vars_;
+};
+
+// Decodes %XX escapes (an invalid escape is kept as it is).
+std::string percent_decode(std::string_view s);
+
+// Fills *out from an HTTP request head: REQUEST_METHOD, REQUEST_URI,
+// PATH_INFO (decoded), QUERY_STRING, SCRIPT_NAME, SERVER_PROTOCOL,
+// SERVER_NAME, SERVER_PORT, REMOTE_ADDR, REMOTE_PORT, CONTENT_TYPE,
+// CONTENT_LENGTH and HTTP_* (names with '_' dropped, duplicates joined).
+void build_http_vars(const RequestHead& head, const Listener& listener,
+                     std::string_view remote_addr, std::string_view remote_port,
+                     VarsBuilder* out);
+
+}  // namespace spindle::core

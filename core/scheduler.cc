@@ -1,0 +1,191 @@
+#include "core/scheduler.hh"
+
+#include <time.h>
+
+#include <cstring>
+
+#include "core/connection.hh"
+#include "core/log.hh"
+#include "core/worker_slot.hh"
+
+namespace spindle::core {
+
+namespace {
+Scheduler* g_scheduler = nullptr;  // one per worker process
+}
+
+std::int64_t monotonic_ms() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+Scheduler::Scheduler(Loop& loop, fibers::Engine& engine, WorkerSlot* slot)
+    : loop_(loop), engine_(engine), slot_(slot) {
+  g_scheduler = this;
+}
+
+Scheduler::~Scheduler() {
+  for (auto& c : cores_) {
+    if (c->timer.armed) loop_.timer_stop(c->timer);
+    if (c->ctx) engine_.destroy(c->ctx);
+  }
+  if (g_scheduler == this) g_scheduler = nullptr;
+}
+
+bool Scheduler::start(int n) {
+  cores_.reserve(static_cast<std::size_t>(n));
+  free_.reserve(static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    auto c = std::make_unique<Core>();
+    c->id = i;
+    c->timer.cb = on_timer;
+    c->timer.data = c.get();
+    c->task.cb = on_task;
+    c->task.data = c.get();
+    c->ctx = engine_.spawn(entry, i, c.get());
+    if (!c->ctx) return false;
+    cores_.push_back(std::move(c));
+  }
+  // Free cores are taken from the back: push in reverse so core 0 goes first.
+  for (int i = n - 1; i >= 0; --i) free_.push_back(cores_[static_cast<std::size_t>(i)].get());
+  return true;
+}
+
+Core* Scheduler::current() {
+  fibers::Context* ctx = engine_.current();
+  return ctx ? static_cast<Core*>(ctx->arg) : nullptr;
+}
+
+void Scheduler::submit(Connection* conn) {
+  if (free_.empty()) {
+    pending_.push_back(conn);
+    return;
+  }
+  Core* c = free_.back();
+  free_.pop_back();
+  c->conn = conn;
+  resume(*c, Wake::kReady);
+}
+
+void Scheduler::entry(fibers::Context* ctx) {
+  g_scheduler->run_core(*static_cast<Core*>(ctx->arg));
+}
+
+void Scheduler::run_core(Core& c) {
+  for (;;) {
+    while (c.conn) {
+      c.conn->serve(c);
+      c.conn = nullptr;
+      if (!pending_.empty()) {
+        c.conn = pending_.front();
+        pending_.pop_front();
+      }
+    }
+    free_.push_back(&c);
+    engine_.suspend();
+  }
+}
+
+void Scheduler::resume(Core& c, Wake why) {
+  c.reason = why;
+  c.parked = false;
+  if (slot_) {
+    std::size_t n = std::min(c.request_line.size(), sizeof slot_->request - 1);
+    memcpy(slot_->request, c.request_line.data(), n);
+    slot_->request[n] = '\0';
+    slot_->busy_since_ms.store(monotonic_ms(), std::memory_order_relaxed);
+    engine_.resume(c.ctx);
+    slot_->busy_since_ms.store(0, std::memory_order_relaxed);
+  } else {
+    engine_.resume(c.ctx);
+  }
+}
+
+void Scheduler::on_io(IoWatcher* w, int) {
+  Core* c = static_cast<Core*>(w->data);
+  if (c->parked) g_scheduler->resume(*c, Wake::kReady);
+}
+
+void Scheduler::on_timer(Timer* t) {
+  Core* c = static_cast<Core*>(t->data);
+  if (c->parked) g_scheduler->resume(*c, Wake::kTimeout);
+}
+
+void Scheduler::on_task(Task* t) {
+  Core* c = static_cast<Core*>(t->data);
+  if (c->parked) g_scheduler->resume(*c, c->reason);
+}
+
+Wake Scheduler::suspend_parked(Core& c, double timeout) {
+  if (timeout >= 0) loop_.timer_start(c.timer, timeout);
+  c.parked = true;
+  engine_.suspend();
+  if (c.timer.armed) loop_.timer_stop(c.timer);
+  return c.reason;
+}
+
+Wake Scheduler::park(IoWatcher& w, int fd, int interest, double timeout) {
+  Core& c = *current();
+  w.cb = on_io;
+  w.data = &c;
+  loop_.io_set(w, fd, interest);
+  Wake why = suspend_parked(c, timeout);
+  loop_.io_set(w, fd, kNone);
+  return why;
+}
+
+Wake Scheduler::park_until_woken(double timeout) {
+  Core& c = *current();
+  c.wakeable = true;
+  Wake why = suspend_parked(c, timeout);
+  c.wakeable = false;
+  return why;
+}
+
+void Scheduler::yield_now() {
+  Core& c = *current();
+  c.reason = Wake::kReady;
+  loop_.post(c.task);
+  c.parked = true;
+  engine_.suspend();
+}
+
+bool Scheduler::wake(int core_id, Wake why) {
+  Core* c = core(core_id);
+  if (!c || !c->wakeable || !c->parked) return false;
+  c->wakeable = false;
+  if (c->timer.armed) loop_.timer_stop(c->timer);
+  if (current()) {
+    // Cores never switch to each other: hand the wake-up to the loop.
+    c->reason = why;
+    loop_.post(c->task);
+  } else {
+    resume(*c, why);
+  }
+  return true;
+}
+
+// --- the join, as free functions for plugins (core/park.hh) ---------------
+
+Wake park(IoWatcher& w, int fd, int interest, double timeout) {
+  return g_scheduler->park(w, fd, interest, timeout);
+}
+
+Wake park_for(double seconds) { return g_scheduler->park_until_woken(seconds < 0 ? 0 : seconds); }
+
+Wake park_until_woken(double timeout) { return g_scheduler->park_until_woken(timeout); }
+
+void yield_now() { g_scheduler->yield_now(); }
+
+bool wake(int core_id, Wake why) { return g_scheduler && g_scheduler->wake(core_id, why); }
+
+int current_core() {
+  if (!g_scheduler) return -1;
+  Core* c = g_scheduler->current();
+  return c ? c->id : -1;
+}
+
+Loop& worker_loop() { return g_scheduler->loop(); }
+
+}  // namespace spindle::core

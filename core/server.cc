@@ -1,0 +1,112 @@
+#include "core/server.hh"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "core/config.hh"
+#include "core/listener.hh"
+#include "core/log.hh"
+#include "core/master.hh"
+#include "core/options.hh"
+#include "core/plugin.hh"
+#include "core/worker.hh"
+
+namespace spindle::core {
+
+namespace {
+
+int usage_error(const std::string& line) {
+  fprintf(stderr, "spindle: %s\n", line.c_str());
+  return 2;
+}
+
+std::string engine_list(bool loops) {
+  std::string out;
+  if (!loops) out = "fibers";
+  for (Plugin* p : plugins()) {
+    for (std::string_view n : loops ? p->loop_names() : p->suspend_names()) {
+      if (!out.empty()) out += ", ";
+      out += n;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+int run_server(int argc, char** argv) {
+  static Config cfg;
+  OptionTable table;
+  add_core_options(table, cfg);
+  for (Plugin* p : plugins()) p->add_options(table);
+
+  std::string err;
+  int rc = table.parse_args(argc, argv, &err);
+  if (rc == 1) {
+    if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0))
+      printf("\nloop engines: %s\nsuspend engines: %s\n", engine_list(true).c_str(),
+             engine_list(false).c_str());
+    return 0;
+  }
+  if (rc != 0) return usage_error(err);
+
+  if (cfg.http_sockets.empty() && cfg.uwsgi_sockets.empty())
+    return usage_error("no socket to serve: give --http-socket ADDR or --socket ADDR");
+  if (!loop_provider(cfg.loop))
+    return usage_error("--loop: no loop engine '" + cfg.loop + "' (available: " +
+                       engine_list(true) + ")");
+  std::string suspend = cfg.suspend.empty() ? "fibers" : cfg.suspend;
+  Plugin* sp = suspend_provider(suspend);
+  if (suspend != "fibers" && !sp)
+    return usage_error("--suspend: no suspend engine '" + suspend + "' (available: " +
+                       engine_list(false) + ")");
+  if (sp && !sp->suspend_works_with(suspend, cfg.loop))
+    return usage_error("--suspend: the '" + suspend + "' suspend engine cannot run under the '" +
+                       cfg.loop + "' loop engine");
+
+  for (const std::string& kv : cfg.env) {
+    std::size_t eq = kv.find('=');
+    setenv(kv.substr(0, eq).c_str(), kv.substr(eq + 1).c_str(), 1);
+  }
+  if (!cfg.chdir.empty() && chdir(cfg.chdir.c_str()) < 0) {
+    log(Level::kError, "--chdir %s: %s", cfg.chdir.c_str(), strerror(errno));
+    return 1;
+  }
+  signal(SIGPIPE, SIG_IGN);
+
+  std::vector<Listener> listeners;
+  auto add_listener = [&](Proto proto, const std::string& spec) {
+    Listener l;
+    l.proto = proto;
+    l.spec = spec;
+    listeners.push_back(l);
+  };
+  for (const std::string& s : cfg.http_sockets) add_listener(Proto::kHttp, s);
+  for (const std::string& s : cfg.uwsgi_sockets) add_listener(Proto::kUwsgi, s);
+  for (Listener& l : listeners) {
+    std::string why = bind_listener(&l, cfg.listen);
+    if (!why.empty()) {
+      log(Level::kError, "--%s %s: %s", proto_option(l.proto), l.spec.c_str(), why.c_str());
+      return 1;
+    }
+    log(Level::kInfo, "bound %s %s", proto_option(l.proto), l.bound.c_str());
+  }
+
+  for (Plugin* p : plugins()) {
+    if (!p->master_init(cfg)) {
+      log(Level::kError, "start-up failed in the %.*s plugin", static_cast<int>(p->name().size()),
+          p->name().data());
+      return 1;
+    }
+  }
+  log(Level::kInfo, "master (pid %d): %d worker(s), %d async core(s) each, loop %s, suspend %s",
+      static_cast<int>(getpid()), cfg.processes, cfg.async, cfg.loop.c_str(), suspend.c_str());
+  return run_master(cfg, listeners);
+}
+
+}  // namespace spindle::core

@@ -1,0 +1,220 @@
+#include "core/worker.hh"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "core/connection.hh"
+#include "core/log.hh"
+#include "core/worker_slot.hh"
+
+namespace spindle::core {
+
+namespace {
+int g_worker_id = 0;
+}
+
+int worker_id() { return g_worker_id; }
+
+Plugin* loop_provider(std::string_view name) {
+  for (Plugin* p : plugins())
+    for (std::string_view n : p->loop_names())
+      if (n == name) return p;
+  return nullptr;
+}
+
+Plugin* suspend_provider(std::string_view name) {
+  for (Plugin* p : plugins())
+    for (std::string_view n : p->suspend_names())
+      if (n == name) return p;
+  return nullptr;
+}
+
+Worker::Worker(const Config& cfg, std::vector<Listener>& listeners, int id, WorkerSlot* slot)
+    : cfg_(cfg), listeners_(listeners), id_(id), slot_(slot) {
+  g_worker_id = id;
+}
+
+Worker::~Worker() = default;
+
+bool Worker::setup() {
+  // Die with the master; SIGTERM lets in-flight requests finish.
+  prctl(PR_SET_PDEATHSIG, SIGTERM);
+
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGQUIT);
+  sigaddset(&set, SIGHUP);
+  sigprocmask(SIG_BLOCK, &set, nullptr);
+  signal_fd_ = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+  sigset_t unblock;
+  sigemptyset(&unblock);
+  sigaddset(&unblock, SIGCHLD);
+  sigprocmask(SIG_UNBLOCK, &unblock, nullptr);
+
+  for (Plugin* p : plugins())
+    if (!p->post_fork(cfg_, id_)) return false;
+
+  Plugin* lp = loop_provider(cfg_.loop);
+  if (!lp) {
+    log(Level::kError, "no loop engine named '%s'", cfg_.loop.c_str());
+    return false;
+  }
+  loop_ = lp->make_loop(cfg_.loop);
+  if (!loop_) return false;
+
+  std::string suspend = cfg_.suspend.empty() ? "fibers" : cfg_.suspend;
+  if (suspend == "fibers") {
+    engine_ = fibers::make_fiber_engine(cfg_.fiber_stack_size);
+  } else if (Plugin* sp = suspend_provider(suspend)) {
+    engine_ = sp->make_suspend(suspend, cfg_);
+  }
+  if (!engine_) {
+    log(Level::kError, "no suspend engine named '%s'", suspend.c_str());
+    return false;
+  }
+
+  sched_ = std::make_unique<Scheduler>(*loop_, *engine_, cfg_.harakiri > 0 ? slot_ : nullptr);
+  if (!sched_->start(cfg_.async)) {
+    log(Level::kError, "cannot allocate %d async cores", cfg_.async);
+    return false;
+  }
+  for (Plugin* p : plugins()) {
+    if (!p->worker_start(cfg_, *loop_, *engine_)) return false;
+    if (!app_) app_ = p->app();
+  }
+
+  // One epoll set holding every listening socket with EPOLLEXCLUSIVE: the
+  // kernel wakes one worker per incoming connection instead of all of them,
+  // whatever loop engine watches this set's fd.
+  accept_epfd_ = epoll_create1(EPOLL_CLOEXEC);
+  for (std::size_t i = 0; i < listeners_.size(); ++i) {
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+    ev.data.u32 = static_cast<std::uint32_t>(i);
+    if (epoll_ctl(accept_epfd_, EPOLL_CTL_ADD, listeners_[i].fd, &ev) < 0) {
+      log(Level::kError, "epoll_ctl(%s): %s", listeners_[i].bound.c_str(), strerror(errno));
+      return false;
+    }
+  }
+  accept_io_.cb = on_accept;
+  accept_io_.data = this;
+  loop_->io_set(accept_io_, accept_epfd_, kRead);
+  signal_io_.cb = on_signal;
+  signal_io_.data = this;
+  loop_->io_set(signal_io_, signal_fd_, kRead);
+  mercy_.cb = on_mercy;
+  mercy_.data = this;
+  return true;
+}
+
+int Worker::run() {
+  if (!setup()) return 3;
+  if (slot_) slot_->pid.store(getpid());
+  log(Level::kInfo, "worker %d (pid %d) ready", id_, static_cast<int>(getpid()));
+  loop_->run();
+  for (Plugin* p : plugins()) p->worker_stop();
+  return 0;
+}
+
+void Worker::on_accept(IoWatcher* w, int) { static_cast<Worker*>(w->data)->accept_ready(); }
+
+void Worker::accept_ready() {
+  epoll_event evs[16];
+  int n = epoll_wait(accept_epfd_, evs, 16, 0);
+  for (int i = 0; i < n && !draining_; ++i) {
+    const Listener& l = listeners_[evs[i].data.u32];
+    // Bounded, so one busy socket cannot hold the loop.
+    for (int k = 0; k < 64 && !draining_; ++k) {
+      sockaddr_storage peer{};
+      socklen_t len = sizeof peer;
+      int fd = accept4(l.fd, reinterpret_cast<sockaddr*>(&peer), &len,
+                       SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd < 0) {
+        if (errno == EINTR || errno == ECONNABORTED) continue;
+        if (errno == EMFILE || errno == ENFILE)
+          log(Level::kWarn, "accept: %s", strerror(errno));
+        break;
+      }
+      if (!l.unix_socket) {
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      }
+      (new Connection(*this, l, fd, peer))->start();
+    }
+  }
+}
+
+void Worker::add(Connection* c) {
+  c->next = conns_;
+  if (conns_) conns_->prev = c;
+  conns_ = c;
+  ++conn_count_;
+}
+
+void Worker::remove(Connection* c) {
+  if (c->prev) c->prev->next = c->next;
+  else conns_ = c->next;
+  if (c->next) c->next->prev = c->prev;
+  --conn_count_;
+  if (draining_) maybe_finish_drain();
+}
+
+void Worker::request_done() {
+  ++requests_;
+  if (cfg_.max_requests > 0 && requests_ >= cfg_.max_requests && !draining_) {
+    log(Level::kInfo, "worker %d (pid %d) reached max-requests (%ld); recycling", id_,
+        static_cast<int>(getpid()), cfg_.max_requests);
+    begin_drain("max-requests");
+  }
+}
+
+void Worker::on_signal(IoWatcher* w, int) {
+  auto* self = static_cast<Worker*>(w->data);
+  signalfd_siginfo si;
+  while (::read(self->signal_fd_, &si, sizeof si) == sizeof si) {
+    if (si.ssi_signo == SIGHUP) continue;  // the master reloads; workers just get replaced
+    self->begin_drain(strsignal(static_cast<int>(si.ssi_signo)));
+  }
+}
+
+void Worker::begin_drain(const char* why) {
+  if (draining_) return;
+  draining_ = true;
+  // Stop taking connections; the other workers (or the new generation)
+  // accept what is still queued on the shared sockets.
+  loop_->io_close(accept_io_);
+  close(accept_epfd_);
+  accept_epfd_ = -1;
+  for (Connection* c = conns_; c;) {
+    Connection* next = c->next;
+    if (c->idle()) c->close_now();
+    c = next;
+  }
+  loop_->timer_start(mercy_, cfg_.reload_mercy);
+  (void)why;
+  maybe_finish_drain();
+}
+
+void Worker::maybe_finish_drain() {
+  if (conn_count_ == 0) loop_->stop();
+}
+
+void Worker::on_mercy(Timer* t) {
+  auto* self = static_cast<Worker*>(t->data);
+  log(Level::kWarn, "worker %d (pid %d): %zu connections still open after %.0fs; stopping",
+      self->id_, static_cast<int>(getpid()), self->conn_count_, self->cfg_.reload_mercy);
+  self->loop_->stop();
+}
+
+}  // namespace spindle::core

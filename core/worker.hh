@@ -1,0 +1,72 @@
+// One worker process: its loop engine, suspend engine, async cores, the
+// accept path and graceful stop. Built from one loop engine and one suspend
+// engine; an impossible pairing is refused before the worker starts.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "core/config.hh"
+#include "core/listener.hh"
+#include "core/loop.hh"
+#include "core/plugin.hh"
+#include "core/scheduler.hh"
+#include "fibers/suspend.hh"
+
+namespace spindle::core {
+
+class Connection;
+struct WorkerSlot;
+
+class Worker {
+ public:
+  Worker(const Config& cfg, std::vector<Listener>& listeners, int id, WorkerSlot* slot);
+  ~Worker();
+
+  // Runs until stopped; returns the process exit status.
+  int run();
+
+  const Config& cfg() const { return cfg_; }
+  Loop& loop() { return *loop_; }
+  Scheduler& scheduler() { return *sched_; }
+  App* app() { return app_; }
+  int id() const { return id_; }
+
+  void add(Connection* c);
+  void remove(Connection* c);  // the connection is being destroyed
+  void request_done();
+  bool draining() const { return draining_; }
+
+ private:
+  static void on_accept(IoWatcher* w, int revents);
+  static void on_signal(IoWatcher* w, int revents);
+  static void on_mercy(Timer* t);
+  void accept_ready();
+  void begin_drain(const char* why);
+  void maybe_finish_drain();
+  bool setup();
+
+  const Config& cfg_;
+  std::vector<Listener>& listeners_;
+  int id_;
+  WorkerSlot* slot_;
+  std::unique_ptr<Loop> loop_;
+  std::unique_ptr<fibers::Engine> engine_;
+  std::unique_ptr<Scheduler> sched_;
+  App* app_ = nullptr;
+  int accept_epfd_ = -1;
+  int signal_fd_ = -1;
+  IoWatcher accept_io_;
+  IoWatcher signal_io_;
+  Timer mercy_;
+  Connection* conns_ = nullptr;
+  std::size_t conn_count_ = 0;
+  long requests_ = 0;
+  bool draining_ = false;
+};
+
+// Finds the plugins providing an engine by name (nullptr if none).
+Plugin* loop_provider(std::string_view name);
+Plugin* suspend_provider(std::string_view name);
+
+}  // namespace spindle::core

@@ -1,0 +1,170 @@
+// The native suspend engine: Boost.Context fibers on StackPool stacks.
+//
+// Why the pieces sit where they do
+//  - Each context's bookkeeping (FiberContext) lives at the top of its own
+//    stack, with Boost's fiber record just below it. spawn() therefore does no
+//    heap allocation once the pool is warm, and a context's hot data shares the
+//    cache lines its first frames use.
+//  - Stacks are returned to the pool by destroy(), never by Boost: the Context
+//    stays readable (ctx->finished) between the entry returning and destroy(),
+//    so Boost gets an allocator whose deallocate() does nothing.
+//  - Only main resumes, so at most one context runs and a single `main_` fiber
+//    handle (the suspended main stack) serves every context.
+//  - Observers are stored pre-split into plain function-pointer arrays in
+//    call order, so a switch is a loop over pointers and one fcontext jump:
+//    no allocation, no std::function, no syscall (fcontext does not touch the
+//    signal mask).
+//
+// Exceptions: run_entry() is noexcept, so an entry that lets an exception
+// escape calls std::terminate on the context's stack; nothing is caught here.
+//
+// Destroying a context that is parked mid-way (allowed here, beyond what the
+// seam promises) drops its stack without unwinding it: destructors of objects
+// on that stack do not run. Unwinding would throw through whatever C code the
+// entry called into (an interpreter, say), which is worse than a leak of
+// whatever those objects held. The engine's destructor treats contexts that
+// are still alive the same way.
+#include <boost/context/fiber.hpp>
+#include <boost/context/preallocated.hpp>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <new>
+#include <utility>
+#include <vector>
+
+#include "fibers/stack_pool.hh"
+#include "fibers/suspend.hh"
+
+namespace spindle::fibers {
+
+namespace {
+
+namespace bc = boost::context;
+
+class FiberEngine;
+
+struct FiberContext : Context {
+  FiberEngine* engine = nullptr;
+  Entry entry = nullptr;
+  bc::stack_context stack;
+  bc::fiber fiber;  // the context while it is not running; empty once finished
+};
+
+// Boost's view of our stacks: they are already allocated (preallocated) and
+// go back to the pool in destroy(), not when the fiber record is torn down.
+struct KeepStack {
+  void deallocate(bc::stack_context&) noexcept {}
+};
+
+struct Hook {
+  void (*fn)(Context*, void*);
+  void* data;
+};
+
+[[noreturn]] __attribute__((cold)) void misuse(const char* what) {
+  std::fprintf(stderr, "spindle: fiber engine misuse: %s\n", what);
+  std::abort();
+}
+
+// Ends a fiber handle's life without its destructor, which would unwind the
+// suspended stack (see the top of the file). The stack memory itself is owned
+// by the pool, so nothing leaks beyond the objects living on that stack.
+void abandon(bc::fiber&& f) noexcept {
+  alignas(bc::fiber) unsigned char sink[sizeof(bc::fiber)];
+  ::new (static_cast<void*>(sink)) bc::fiber(std::move(f));
+}
+
+class FiberEngine final : public Engine {
+ public:
+  explicit FiberEngine(std::size_t stack_size) : pool_(stack_size) {}
+
+  ~FiberEngine() override {
+    if (current_ != nullptr) misuse("engine destroyed from inside a context");
+    // Live contexts are abandoned: the pool unmaps their stacks.
+  }
+
+  std::string_view name() const override { return "fibers"; }
+
+  Context* spawn(Entry entry, int id, void* arg) override {
+    bc::stack_context sctx = pool_.allocate();
+    if (sctx.sp == nullptr) return nullptr;
+    auto top = reinterpret_cast<std::uintptr_t>(sctx.sp) - sizeof(FiberContext);
+    top &= ~static_cast<std::uintptr_t>(63);
+    auto* ctx = ::new (reinterpret_cast<void*>(top)) FiberContext;
+    ctx->id = id;
+    ctx->arg = arg;
+    ctx->engine = this;
+    ctx->entry = entry;
+    ctx->stack = sctx;
+    // The lambda is stored in Boost's record on the context's stack; it only
+    // captures one pointer, so constructing the fiber allocates nothing.
+    bc::preallocated where(ctx,
+                           reinterpret_cast<std::uintptr_t>(ctx) -
+                               (reinterpret_cast<std::uintptr_t>(sctx.sp) - sctx.size),
+                           sctx);
+    ctx->fiber = bc::fiber(std::allocator_arg, where, KeepStack{},
+                           [ctx](bc::fiber&& caller) { return start(ctx, std::move(caller)); });
+    return ctx;
+  }
+
+  void resume(Context* base) override {
+    auto* ctx = static_cast<FiberContext*>(base);
+    if (__builtin_expect(current_ != nullptr, 0)) misuse("resume() called inside a context");
+    if (__builtin_expect(ctx->finished, 0)) misuse("resume() of a finished context");
+    for (const Hook& h : in_) h.fn(ctx, h.data);
+    current_ = ctx;
+    ctx->fiber = std::move(ctx->fiber).resume();
+    current_ = nullptr;
+    for (const Hook& h : out_) h.fn(ctx, h.data);
+  }
+
+  void suspend() override {
+    if (__builtin_expect(current_ == nullptr, 0)) misuse("suspend() called on main");
+    main_ = std::move(main_).resume();
+  }
+
+  Context* current() const override { return current_; }
+
+  void destroy(Context* base) override {
+    if (base == nullptr) return;
+    auto* ctx = static_cast<FiberContext*>(base);
+    if (ctx == current_) misuse("destroy() of the running context");
+    if (ctx->fiber) abandon(std::move(ctx->fiber));
+    bc::stack_context sctx = ctx->stack;
+    ctx->~FiberContext();
+    pool_.deallocate(sctx);
+  }
+
+  void add_observer(const SwitchObserver& obs) override {
+    if (obs.on_switch_in != nullptr) in_.push_back({obs.on_switch_in, obs.data});
+    if (obs.on_switch_out != nullptr) out_.insert(out_.begin(), {obs.on_switch_out, obs.data});
+  }
+
+ private:
+  // First code to run on a context's stack. `caller` is main, suspended in
+  // resume(); the fiber we return is where control goes when this one ends.
+  static bc::fiber start(FiberContext* ctx, bc::fiber&& caller) {
+    FiberEngine* self = ctx->engine;
+    self->main_ = std::move(caller);
+    run_entry(ctx);
+    ctx->finished = true;
+    return std::move(self->main_);
+  }
+
+  static void run_entry(FiberContext* ctx) noexcept { ctx->entry(ctx); }
+
+  StackPool pool_;
+  bc::fiber main_;  // main, while a context runs
+  FiberContext* current_ = nullptr;
+  std::vector<Hook> in_;   // registration order
+  std::vector<Hook> out_;  // reverse registration order
+};
+
+}  // namespace
+
+std::unique_ptr<Engine> make_fiber_engine(std::size_t stack_size) {
+  return std::make_unique<FiberEngine>(stack_size);
+}
+
+}  // namespace spindle::fibers

@@ -1,0 +1,2 @@
+PLUGIN_SRC    += $(wildcard plugin/ev/*.cc)
+PLUGIN_LDLIBS += -lev

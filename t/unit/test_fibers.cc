@@ -1,0 +1,478 @@
+// Unit tests for the native suspend engine (fibers/) and its stack pool.
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+extern "C" {
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+}
+
+#include "fibers/stack_pool.hh"
+#include "fibers/suspend.hh"
+
+namespace {
+
+using spindle::fibers::Context;
+using spindle::fibers::Engine;
+using spindle::fibers::make_fiber_engine;
+using spindle::fibers::StackPool;
+using spindle::fibers::SwitchObserver;
+
+constexpr std::size_t kStack = 64 * 1024;
+
+// Shared state an entry reaches through Context::arg.
+struct Scene {
+  Engine* engine = nullptr;
+  std::vector<int> log;
+  int steps = 0;  // how many times each entry suspends before returning
+};
+
+// --- spawn, resume, finish --------------------------------------------------
+
+void record_and_return(Context* self) {
+  auto* scene = static_cast<Scene*>(self->arg);
+  scene->log.push_back(self->id);
+}
+
+void test_spawn_resume_finish(void** state) {
+  auto engine = make_fiber_engine(kStack);
+  assert_true(engine->name() == "fibers");
+  Scene scene;
+  scene.engine = engine.get();
+  Context* ctx = engine->spawn(record_and_return, 7, &scene);
+  assert_non_null(ctx);
+  assert_int_equal(ctx->id, 7);
+  assert_ptr_equal(ctx->arg, &scene);
+  // Lazily started: nothing ran yet.
+  assert_false(ctx->finished);
+  assert_int_equal(scene.log.size(), 0);
+  engine->resume(ctx);
+  assert_true(ctx->finished);
+  assert_int_equal(scene.log.size(), 1);
+  assert_int_equal(scene.log[0], 7);
+  engine->destroy(ctx);
+}
+
+// --- interleaving -----------------------------------------------------------
+
+// Logs id*10+step before each suspend, then id*10+9 when it returns.
+void stepper(Context* self) {
+  auto* scene = static_cast<Scene*>(self->arg);
+  for (int step = 0; step < scene->steps; ++step) {
+    scene->log.push_back(self->id * 10 + step);
+    scene->engine->suspend();
+  }
+  scene->log.push_back(self->id * 10 + 9);
+}
+
+void test_interleaving_order(void** state) {
+  auto engine = make_fiber_engine(kStack);
+  Scene scene;
+  scene.engine = engine.get();
+  scene.steps = 2;
+  Context* c[3];
+  for (int i = 0; i < 3; ++i) {
+    c[i] = engine->spawn(stepper, i + 1, &scene);
+    assert_non_null(c[i]);
+  }
+  const int order[] = {2, 0, 2, 1, 0, 0, 2, 1, 1};
+  for (int i : order) {
+    assert_false(c[i]->finished);
+    engine->resume(c[i]);
+  }
+  const std::vector<int> expected = {30, 10, 31, 20, 11, 19, 39, 21, 29};
+  assert_int_equal(scene.log.size(), expected.size());
+  for (std::size_t i = 0; i < expected.size(); ++i) assert_int_equal(scene.log[i], expected[i]);
+  for (Context* x : c) {
+    assert_true(x->finished);
+    engine->destroy(x);
+  }
+}
+
+// --- current() --------------------------------------------------------------
+
+struct CurrentProbe {
+  Engine* engine;
+  Context* seen[3] = {};
+};
+
+void watch_current(Context* self) {
+  auto* probe = static_cast<CurrentProbe*>(self->arg);
+  probe->seen[0] = probe->engine->current();
+  probe->engine->suspend();
+  probe->seen[1] = probe->engine->current();
+  probe->engine->suspend();
+  probe->seen[2] = probe->engine->current();
+}
+
+void test_current(void** state) {
+  auto engine = make_fiber_engine(kStack);
+  assert_null(engine->current());
+  CurrentProbe pa{engine.get()}, pb{engine.get()};
+  Context* a = engine->spawn(watch_current, 0, &pa);
+  Context* b = engine->spawn(watch_current, 1, &pb);
+  for (int round = 0; round < 3; ++round) {
+    engine->resume(a);
+    assert_null(engine->current());
+    engine->resume(b);
+    assert_null(engine->current());
+  }
+  for (int i = 0; i < 3; ++i) {
+    assert_ptr_equal(pa.seen[i], a);
+    assert_ptr_equal(pb.seen[i], b);
+  }
+  engine->destroy(a);
+  engine->destroy(b);
+}
+
+// --- observers --------------------------------------------------------------
+
+enum Kind { kIn = 1, kOut = 2, kBody = 3 };
+
+struct Event {
+  int kind;
+  int who;  // observer number, or -1 for the entry's own event
+  Context* ctx;
+  bool current_was_null;
+  bool finished;
+};
+
+struct ObserverLog {
+  Engine* engine = nullptr;
+  std::vector<Event> events;
+};
+
+struct ObserverTag {
+  ObserverLog* log;
+  int who;
+};
+
+void obs_in(Context* to, void* data) {
+  auto* tag = static_cast<ObserverTag*>(data);
+  tag->log->events.push_back(
+      {kIn, tag->who, to, tag->log->engine->current() == nullptr, to->finished});
+}
+
+void obs_out(Context* from, void* data) {
+  auto* tag = static_cast<ObserverTag*>(data);
+  tag->log->events.push_back(
+      {kOut, tag->who, from, tag->log->engine->current() == nullptr, from->finished});
+}
+
+void observed_body(Context* self) {
+  auto* log = static_cast<ObserverLog*>(self->arg);
+  for (int i = 0; i < 2; ++i) {
+    log->events.push_back({kBody, -1, self, false, false});
+    log->engine->suspend();
+  }
+  log->events.push_back({kBody, -1, self, false, false});
+}
+
+void test_observers(void** state) {
+  auto engine = make_fiber_engine(kStack);
+  ObserverLog log;
+  log.engine = engine.get();
+  ObserverTag t0{&log, 0}, t1{&log, 1}, t2{&log, 2};
+  engine->add_observer({obs_in, obs_out, &t0});
+  engine->add_observer({obs_in, obs_out, &t1});
+  engine->add_observer({obs_in, nullptr, &t2});  // half an observer is allowed
+  Context* a = engine->spawn(observed_body, 0, &log);
+  Context* b = engine->spawn(observed_body, 1, &log);
+  const Context* order[] = {a, b, b, a, a, b};
+  for (const Context* x : order) engine->resume(const_cast<Context*>(x));
+  assert_true(a->finished);
+  assert_true(b->finished);
+
+  // Each resume: in 0, in 1, in 2, body, out 1, out 0.
+  const int per_switch = 6;
+  assert_int_equal(log.events.size(), per_switch * 6);
+  int count_in[3] = {}, count_out[3] = {};
+  int resumes_of_a = 0, resumes_of_b = 0;
+  for (int s = 0; s < 6; ++s) {
+    const Event* e = &log.events[s * per_switch];
+    Context* ctx = const_cast<Context*>(order[s]);
+    const int expect_kind[] = {kIn, kIn, kIn, kBody, kOut, kOut};
+    const int expect_who[] = {0, 1, 2, -1, 1, 0};
+    int& resumes = ctx == a ? resumes_of_a : resumes_of_b;
+    ++resumes;
+    for (int i = 0; i < per_switch; ++i) {
+      assert_int_equal(e[i].kind, expect_kind[i]);
+      assert_int_equal(e[i].who, expect_who[i]);
+      assert_ptr_equal(e[i].ctx, ctx);
+      if (e[i].kind == kIn) {
+        assert_true(e[i].current_was_null);
+        assert_false(e[i].finished);
+        ++count_in[e[i].who];
+      } else if (e[i].kind == kOut) {
+        assert_true(e[i].current_was_null);
+        // The third resume of a context is the one that returns from its entry.
+        assert_int_equal(e[i].finished, resumes == 3);
+        ++count_out[e[i].who];
+      }
+    }
+  }
+  assert_int_equal(count_in[0], 6);
+  assert_int_equal(count_in[1], 6);
+  assert_int_equal(count_in[2], 6);
+  assert_int_equal(count_out[0], 6);
+  assert_int_equal(count_out[1], 6);
+  assert_int_equal(count_out[2], 0);
+  engine->destroy(a);
+  engine->destroy(b);
+}
+
+// --- stack reuse ------------------------------------------------------------
+
+struct AddressProbe {
+  Engine* engine = nullptr;
+  bool park = false;
+  std::uintptr_t local = 0;
+};
+
+void note_stack_address(Context* self) {
+  auto* probe = static_cast<AddressProbe*>(self->arg);
+  volatile int local = 0;
+  probe->local = reinterpret_cast<std::uintptr_t>(&local);
+  if (probe->park) probe->engine->suspend();
+}
+
+void test_stack_reused_after_destroy(void** state) {
+  auto engine = make_fiber_engine(kStack);
+  AddressProbe first{engine.get()}, second{engine.get()};
+  Context* a = engine->spawn(note_stack_address, 0, &first);
+  engine->resume(a);
+  assert_true(a->finished);
+  const auto a_addr = reinterpret_cast<std::uintptr_t>(a);
+  engine->destroy(a);
+
+  Context* b = engine->spawn(note_stack_address, 1, &second);
+  assert_int_equal(reinterpret_cast<std::uintptr_t>(b), a_addr);
+  engine->resume(b);
+  assert_true(first.local != 0);
+  assert_int_equal(second.local, first.local);
+  // While b holds that stack, a new context must get a different one.
+  AddressProbe third{engine.get()};
+  Context* c = engine->spawn(note_stack_address, 2, &third);
+  engine->resume(c);
+  assert_true(third.local != first.local);
+  engine->destroy(c);
+  engine->destroy(b);
+
+  // A never-started context and one parked mid-way both give their stack back.
+  Context* d = engine->spawn(note_stack_address, 3, &second);
+  engine->destroy(d);
+  AddressProbe parked{engine.get(), true};
+  Context* e = engine->spawn(note_stack_address, 4, &parked);
+  engine->resume(e);
+  assert_false(e->finished);
+  engine->destroy(e);
+  AddressProbe last{engine.get()};
+  Context* f = engine->spawn(note_stack_address, 5, &last);
+  engine->resume(f);
+  assert_int_equal(last.local, parked.local);
+  engine->destroy(f);
+}
+
+void test_pool_lifo(void** state) {
+  StackPool pool(1);  // rounded up to the minimum
+  assert_int_equal(pool.stack_size(), StackPool::kMinStackSize);
+  auto s1 = pool.allocate();
+  auto s2 = pool.allocate();
+  assert_non_null(s1.sp);
+  assert_non_null(s2.sp);
+  assert_true(s1.sp != s2.sp);
+  assert_int_equal(pool.mapped(), 2);
+  void* sp1 = s1.sp;
+  pool.deallocate(s1);
+  assert_int_equal(pool.pooled(), 1);
+  auto s3 = pool.allocate();
+  assert_ptr_equal(s3.sp, sp1);
+  assert_int_equal(pool.mapped(), 2);
+  assert_int_equal(pool.pooled(), 0);
+  pool.deallocate(s2);
+  pool.deallocate(s3);
+}
+
+// --- many parked contexts ---------------------------------------------------
+
+long resident_bytes() {
+  long pages_total = 0, pages_resident = 0;
+  FILE* f = std::fopen("/proc/self/statm", "r");
+  if (f == nullptr) return -1;
+  int n = std::fscanf(f, "%ld %ld", &pages_total, &pages_resident);
+  std::fclose(f);
+  return n == 2 ? pages_resident * sysconf(_SC_PAGESIZE) : -1;
+}
+
+void park_once(Context* self) {
+  auto* scene = static_cast<Scene*>(self->arg);
+  volatile char touch[256];
+  touch[0] = 1;
+  scene->engine->suspend();
+  scene->steps += touch[0];
+}
+
+void test_ten_thousand_parked(void** state) {
+  constexpr int kCount = 10000;
+  auto engine = make_fiber_engine(kStack);
+  Scene scene;
+  scene.engine = engine.get();
+  std::vector<Context*> ctxs(kCount);
+
+  for (int round = 0; round < 2; ++round) {
+    scene.steps = 0;
+    const long before = resident_bytes();
+    assert_true(before > 0);
+    for (int i = 0; i < kCount; ++i) {
+      ctxs[i] = engine->spawn(park_once, i, &scene);
+      assert_non_null(ctxs[i]);
+      engine->resume(ctxs[i]);
+      assert_false(ctxs[i]->finished);
+    }
+    const long growth = resident_bytes() - before;
+    if (round == 0) {
+      std::printf("# %d parked contexts: %.1f KiB RSS each\n", kCount, growth / 1024.0 / kCount);
+      assert_true(growth / kCount < 64 * 1024);
+    } else {
+      // Every stack came back from the pool: already resident, nothing new.
+      std::printf("# second round from the pool: %ld KiB RSS growth\n", growth / 1024);
+      assert_true(growth < 4 * 1024 * 1024);
+    }
+    for (int i = kCount - 1; i >= 0; --i) {
+      engine->resume(ctxs[i]);
+      assert_true(ctxs[i]->finished);
+    }
+    assert_int_equal(scene.steps, kCount);
+    for (Context* c : ctxs) engine->destroy(c);
+  }
+}
+
+// --- guard page -------------------------------------------------------------
+
+// A page shared with forked children, so they can report how far they got
+// before dying.
+struct Shared {
+  volatile int reached = 0;
+  volatile std::uintptr_t top = 0;
+  volatile std::uintptr_t deepest = 0;
+};
+
+Shared* map_shared() {
+  void* p = mmap(nullptr, sizeof(Shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+                 -1, 0);
+  assert_true(p != MAP_FAILED);
+  return new (p) Shared;
+}
+
+// Children run with default SIGSEGV handling (CMocka installs its own) and no
+// core dump.
+void prepare_child() {
+  signal(SIGSEGV, SIG_DFL);
+  struct rlimit no_core = {0, 0};
+  setrlimit(RLIMIT_CORE, &no_core);
+}
+
+int wait_child(pid_t pid) {
+  int status = 0;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  return status;
+}
+
+void test_pool_guard_page(void** state) {
+  StackPool pool(StackPool::kMinStackSize);
+  auto sctx = pool.allocate();
+  auto* lowest = static_cast<volatile char*>(sctx.sp) - sctx.size;
+  Shared* shared = map_shared();
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    prepare_child();
+    lowest[0] = 1;  // the last usable byte
+    shared->reached = 1;
+    lowest[-1] = 1;  // the guard page
+    _exit(0);
+  }
+  int status = wait_child(pid);
+  assert_int_equal(shared->reached, 1);
+  assert_true(WIFSIGNALED(status));
+  assert_int_equal(WTERMSIG(status), SIGSEGV);
+  munmap(shared, sizeof(Shared));
+  pool.deallocate(sctx);
+}
+
+Shared* g_probe = nullptr;
+volatile int g_depth_limit = 1 << 30;
+
+__attribute__((noinline)) int dive(int depth) {
+  volatile char pad[200];
+  pad[0] = static_cast<char>(depth);
+  g_probe->deepest = reinterpret_cast<std::uintptr_t>(&pad[0]);
+  if (depth == g_depth_limit) return 0;
+  return dive(depth + 1) + pad[0];
+}
+
+void overflow(Context* self) {
+  volatile char top = 0;
+  g_probe->top = reinterpret_cast<std::uintptr_t>(&top);
+  dive(0);
+}
+
+void test_stack_overflow_hits_guard(void** state) {
+  constexpr std::size_t kSmall = 32 * 1024;
+  Shared* shared = map_shared();
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    prepare_child();
+    g_probe = shared;
+    auto engine = make_fiber_engine(kSmall);
+    // Two contexts, so the second's stack sits next to the first's mapping:
+    // without a guard page the dive would run into it instead of faulting.
+    Context* neighbour = engine->spawn(overflow, 0, nullptr);
+    Context* ctx = engine->spawn(overflow, 1, nullptr);
+    (void)neighbour;
+    engine->resume(ctx);
+    _exit(0);
+  }
+  int status = wait_child(pid);
+  assert_true(WIFSIGNALED(status));
+  assert_int_equal(WTERMSIG(status), SIGSEGV);
+  // It died at the end of its own stack: almost all of it was used, no more.
+  const std::uintptr_t used = shared->top - shared->deepest;
+  std::printf("# overflow died after %zu of %zu stack bytes\n", static_cast<std::size_t>(used),
+              kSmall);
+  assert_true(shared->deepest != 0);
+  assert_true(used <= kSmall);
+  assert_true(used >= kSmall - 2 * 4096);
+  munmap(shared, sizeof(Shared));
+}
+
+}  // namespace
+
+int main() {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_spawn_resume_finish),
+      cmocka_unit_test(test_interleaving_order),
+      cmocka_unit_test(test_current),
+      cmocka_unit_test(test_observers),
+      cmocka_unit_test(test_stack_reused_after_destroy),
+      cmocka_unit_test(test_pool_lifo),
+      cmocka_unit_test(test_ten_thousand_parked),
+      cmocka_unit_test(test_pool_guard_page),
+      cmocka_unit_test(test_stack_overflow_hits_guard),
+  };
+  return cmocka_run_group_tests_name("fibers", tests, nullptr, nullptr);
+}
