@@ -112,10 +112,9 @@ void Connection::on_readable() {
         in_start_ += static_cast<std::size_t>(n);
         if (!parser_.head_complete()) continue;
       } else {
-        if (!parse_uwsgi()) {
-          if (fd_ < 0) return;  // never: reject() destroys; kept for clarity
-          continue;
-        }
+        Parse got = parse_uwsgi();
+        if (got == Parse::kClosed) return;
+        if (got == Parse::kNeedMore) continue;
       }
       // A whole head: no more reading on the loop side until it is served.
       Loop& loop = worker_.loop();
@@ -135,24 +134,24 @@ void Connection::on_readable() {
   }
 }
 
-// uwsgi: returns true when a whole vars block is in; rejects (and destroys
-// this) on bad input, which the caller sees as false with nothing to read.
-bool Connection::parse_uwsgi() {
+// uwsgi: kReady when a whole vars block is in; on bad input rejects, which
+// destroys this (kClosed).
+Connection::Parse Connection::parse_uwsgi() {
   uwsgi::PacketHeader h;
   const char* p = in_.data() + in_start_;
   std::size_t avail = in_end_ - in_start_;
-  if (uwsgi::parse_header(p, avail, &h) != uwsgi::Status::kOk) return false;
+  if (uwsgi::parse_header(p, avail, &h) != uwsgi::Status::kOk) return Parse::kNeedMore;
   if (h.size > worker_.cfg().buffer_size) {
     reject(413, "uwsgi vars block larger than --buffer-size");
-    return false;
+    return Parse::kClosed;
   }
-  if (avail < uwsgi::kHeaderSize + h.size) return false;
+  if (avail < uwsgi::kHeaderSize + h.size) return Parse::kNeedMore;
   static thread_local std::vector<Var> raw;
   raw.clear();
   if (h.modifier1 != 0 ||
       uwsgi::parse_vars(p + uwsgi::kHeaderSize, h.size, &raw) != uwsgi::Status::kOk) {
     reject(400, h.modifier1 != 0 ? "unsupported uwsgi modifier" : "malformed uwsgi packet");
-    return false;
+    return Parse::kClosed;
   }
   vars_.clear();
   uwsgi_body_left_ = 0;
@@ -163,7 +162,7 @@ bool Connection::parse_uwsgi() {
       for (char c : v.value) {
         if (c < '0' || c > '9' || n > (UINT64_MAX - 9) / 10) {
           reject(400, "bad CONTENT_LENGTH");
-          return false;
+          return Parse::kClosed;
         }
         n = n * 10 + static_cast<std::uint64_t>(c - '0');
       }
@@ -172,10 +171,10 @@ bool Connection::parse_uwsgi() {
   }
   if (worker_.cfg().limit_post && uwsgi_body_left_ > worker_.cfg().limit_post) {
     reject(413, "request body too large");
-    return false;
+    return Parse::kClosed;
   }
   in_start_ += uwsgi::kHeaderSize + h.size;
-  return true;
+  return Parse::kReady;
 }
 
 void Connection::reject(int status, const std::string& reason) {

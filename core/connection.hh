@@ -64,13 +64,13 @@ class Connection final : public Exchange {
 
  private:
   enum class State { kReading, kQueued, kActive };
+  enum class Parse { kNeedMore, kReady, kClosed };
 
   static void on_io(IoWatcher* w, int revents);
   static void on_timer(Timer* t);
   void on_readable();
   void wait_for_request();
-  bool parse_buffered();  // loop side: true when a request is ready
-  bool parse_uwsgi();
+  Parse parse_uwsgi();
   void reject(int status, const std::string& reason);
   void begin_request();
   void end_request();

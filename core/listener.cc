@@ -38,14 +38,49 @@ std::string bind_unix(Listener* l, const std::string& path, int backlog) {
     return why;
   }
   l->fd = fd;
-  l->unix_socket = true;
-  l->bound = path;
-  l->server_name = path;
-  l->server_port = "";
+  describe_listener(l, "");
   return "";
 }
 
 }  // namespace
+
+void describe_listener(Listener* l, const std::string& host) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  getsockname(l->fd, reinterpret_cast<sockaddr*>(&ss), &len);
+  if (ss.ss_family == AF_UNIX) {
+    auto* sun = reinterpret_cast<sockaddr_un*>(&ss);
+    l->unix_socket = true;
+    l->bound = sun->sun_path;
+    l->server_name = l->bound;
+    l->server_port = "";
+    return;
+  }
+  char addr[INET6_ADDRSTRLEN] = "";
+  int real_port = 0;
+  if (ss.ss_family == AF_INET) {
+    auto* sin = reinterpret_cast<sockaddr_in*>(&ss);
+    inet_ntop(AF_INET, &sin->sin_addr, addr, sizeof addr);
+    real_port = ntohs(sin->sin_port);
+  } else {
+    auto* sin6 = reinterpret_cast<sockaddr_in6*>(&ss);
+    inet_ntop(AF_INET6, &sin6->sin6_addr, addr, sizeof addr);
+    real_port = ntohs(sin6->sin6_port);
+  }
+  l->server_port = std::to_string(real_port);
+  l->server_name = host.empty() ? std::string(addr) : host;
+  l->bound = (ss.ss_family == AF_INET6 ? "[" + std::string(addr) + "]" : std::string(addr)) +
+             ":" + l->server_port;
+}
+
+std::string listener_host(const std::string& spec) {
+  std::size_t colon = spec.rfind(':');
+  if (spec.rfind("unix:", 0) == 0 || colon == std::string::npos) return "";
+  std::string host = spec.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  return host;
+}
 
 std::string bind_listener(Listener* l, int backlog) {
   std::string spec = l->spec;
@@ -88,25 +123,8 @@ std::string bind_listener(Listener* l, int backlog) {
       close(fd);
       continue;
     }
-    sockaddr_storage ss{};
-    socklen_t len = sizeof ss;
-    getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
-    char addr[INET6_ADDRSTRLEN] = "";
-    int real_port = 0;
-    if (ss.ss_family == AF_INET) {
-      auto* sin = reinterpret_cast<sockaddr_in*>(&ss);
-      inet_ntop(AF_INET, &sin->sin_addr, addr, sizeof addr);
-      real_port = ntohs(sin->sin_port);
-    } else {
-      auto* sin6 = reinterpret_cast<sockaddr_in6*>(&ss);
-      inet_ntop(AF_INET6, &sin6->sin6_addr, addr, sizeof addr);
-      real_port = ntohs(sin6->sin6_port);
-    }
     l->fd = fd;
-    l->server_port = std::to_string(real_port);
-    l->server_name = host.empty() ? std::string(addr) : host;
-    l->bound = (ss.ss_family == AF_INET6 ? "[" + std::string(addr) + "]" : std::string(addr)) +
-               ":" + l->server_port;
+    describe_listener(l, host);
     freeaddrinfo(res);
     return "";
   }

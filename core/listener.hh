@@ -24,6 +24,11 @@ struct Listener {
 // empty string on success, else the reason.
 std::string bind_listener(Listener* l, int backlog);
 
+// Fills bound/server_name/server_port of an open listening fd (bound here or
+// inherited across a reload). host: as given on the command line, or "".
+void describe_listener(Listener* l, const std::string& host);
+std::string listener_host(const std::string& spec);
+
 const char* proto_option(Proto p);  // "http-socket" / "socket"
 
 }  // namespace spindle::core

@@ -1,11 +1,13 @@
 #include "core/master.hh"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <new>
 
@@ -17,6 +19,8 @@ namespace spindle::core {
 
 namespace {
 
+std::string g_start_dir;
+
 struct Child {
   pid_t pid = 0;
   int id = 0;            // worker number, 1..processes
@@ -27,20 +31,23 @@ struct Child {
 
 class Master {
  public:
-  Master(const Config& cfg, std::vector<Listener>& listeners)
-      : cfg_(cfg), listeners_(listeners) {}
+  Master(const Config& cfg, std::vector<Listener>& listeners, char** argv)
+      : cfg_(cfg), listeners_(listeners), argv_(argv) {}
   int run();
 
  private:
   pid_t spawn(int id);
   void reap();
   void reload();
+  bool reexec();
+  void adopt_old_workers();
   void stop_all();
   void check_harakiri();
   void check_deadlines();
 
   const Config& cfg_;
   std::vector<Listener>& listeners_;
+  char** argv_;
   WorkerSlot* slots_ = nullptr;  // shared with the workers, index id-1
   std::vector<Child> children_;
   bool stopping_ = false;
@@ -116,8 +123,62 @@ void Master::reap() {
   }
 }
 
+// A reload re-executes the master so the app's code is loaded anew (a fork
+// of the running master would serve the old code). The listening sockets
+// and the old workers' pids cross the exec in the environment; the new
+// master starts its workers, then asks the old ones to finish and exit.
+bool Master::reexec() {
+  std::string fds, olds;
+  for (const Listener& l : listeners_) {
+    if (!fds.empty()) fds += ',';
+    fds += std::to_string(l.fd);
+    int flags = fcntl(l.fd, F_GETFD);
+    fcntl(l.fd, F_SETFD, flags & ~FD_CLOEXEC);
+  }
+  for (const Child& c : children_) {
+    if (!olds.empty()) olds += ',';
+    olds += std::to_string(c.id) + ":" + std::to_string(c.pid);
+  }
+  setenv("SPINDLE_LISTEN_FDS", fds.c_str(), 1);
+  setenv("SPINDLE_OLD_WORKERS", olds.c_str(), 1);
+  log(Level::kInfo, "reload: SIGHUP, re-executing the master to load the app anew");
+  if (!g_start_dir.empty() && chdir(g_start_dir.c_str()) < 0)
+    log(Level::kWarn, "reload: chdir %s: %s", g_start_dir.c_str(), strerror(errno));
+  execv("/proc/self/exe", argv_);
+  log(Level::kError, "reload: exec failed (%s); starting new workers from this master",
+      strerror(errno));
+  unsetenv("SPINDLE_LISTEN_FDS");
+  unsetenv("SPINDLE_OLD_WORKERS");
+  for (const Listener& l : listeners_) fcntl(l.fd, F_SETFD, FD_CLOEXEC);
+  return false;
+}
+
+void Master::adopt_old_workers() {
+  const char* olds = getenv("SPINDLE_OLD_WORKERS");
+  if (!olds) return;
+  std::int64_t deadline =
+      monotonic_ms() + static_cast<std::int64_t>(cfg_.reload_mercy * 1000) + 2000;
+  for (const char* p = olds; *p;) {
+    int id = 0, pid = 0;
+    if (sscanf(p, "%d:%d", &id, &pid) == 2 && pid > 0) {
+      Child c;
+      c.pid = pid;
+      c.id = id;
+      c.current = false;
+      c.deadline_ms = deadline;
+      children_.push_back(c);
+      kill(pid, SIGTERM);
+    }
+    const char* comma = strchr(p, ',');
+    if (!comma) break;
+    p = comma + 1;
+  }
+  unsetenv("SPINDLE_OLD_WORKERS");
+}
+
 void Master::reload() {
-  log(Level::kInfo, "reload: SIGHUP, starting new workers");
+  if (reexec()) return;
+  log(Level::kInfo, "reload: starting new workers");
   std::vector<Child> old = children_;
   for (Child& c : children_) {
     if (!c.current) continue;
@@ -187,6 +248,7 @@ int Master::run() {
   sigprocmask(SIG_BLOCK, &signals_, nullptr);
 
   for (int id = 1; id <= cfg_.processes; ++id) spawn(id);
+  adopt_old_workers();
 
   while (!(stopping_ && children_.empty())) {
     timespec tick{0, 250 * 1000 * 1000};
@@ -209,9 +271,39 @@ int Master::run() {
 
 }  // namespace
 
-int run_master(const Config& cfg, std::vector<Listener>& listeners) {
-  Master m(cfg, listeners);
+int run_master(const Config& cfg, std::vector<Listener>& listeners, char** argv) {
+  Master m(cfg, listeners, argv);
   return m.run();
+}
+
+void remember_start_dir() {
+  char buf[4096];
+  if (getcwd(buf, sizeof buf)) g_start_dir = buf;
+}
+
+bool adopt_inherited_sockets(std::vector<Listener>& listeners, std::string* why) {
+  const char* env = getenv("SPINDLE_LISTEN_FDS");
+  if (!env) return false;
+  std::vector<int> fds;
+  for (const char* p = env; *p;) {
+    fds.push_back(atoi(p));
+    const char* comma = strchr(p, ',');
+    if (!comma) break;
+    p = comma + 1;
+  }
+  unsetenv("SPINDLE_LISTEN_FDS");
+  if (fds.size() != listeners.size()) {
+    *why = "the inherited sockets do not match the options";
+    for (int fd : fds) close(fd);
+    return false;
+  }
+  for (std::size_t i = 0; i < fds.size(); ++i) {
+    Listener& l = listeners[i];
+    l.fd = fds[i];
+    fcntl(l.fd, F_SETFD, FD_CLOEXEC);
+    describe_listener(&l, listener_host(l.spec));
+  }
+  return true;
 }
 
 }  // namespace spindle::core

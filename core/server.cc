@@ -69,6 +69,7 @@ int run_server(int argc, char** argv) {
     return usage_error("--suspend: the '" + suspend + "' suspend engine cannot run under the '" +
                        cfg.loop + "' loop engine");
 
+  remember_start_dir();
   for (const std::string& kv : cfg.env) {
     std::size_t eq = kv.find('=');
     setenv(kv.substr(0, eq).c_str(), kv.substr(eq + 1).c_str(), 1);
@@ -88,13 +89,17 @@ int run_server(int argc, char** argv) {
   };
   for (const std::string& s : cfg.http_sockets) add_listener(Proto::kHttp, s);
   for (const std::string& s : cfg.uwsgi_sockets) add_listener(Proto::kUwsgi, s);
+  std::string why;
+  bool inherited = adopt_inherited_sockets(listeners, &why);
+  if (!why.empty()) log(Level::kWarn, "reload: %s; binding anew", why.c_str());
   for (Listener& l : listeners) {
-    std::string why = bind_listener(&l, cfg.listen);
-    if (!why.empty()) {
+    if (!inherited) why = bind_listener(&l, cfg.listen);
+    if (!inherited && !why.empty()) {
       log(Level::kError, "--%s %s: %s", proto_option(l.proto), l.spec.c_str(), why.c_str());
       return 1;
     }
-    log(Level::kInfo, "bound %s %s", proto_option(l.proto), l.bound.c_str());
+    log(Level::kInfo, "bound %s %s%s", proto_option(l.proto), l.bound.c_str(),
+        inherited ? " (inherited)" : "");
   }
 
   for (Plugin* p : plugins()) {
@@ -106,7 +111,7 @@ int run_server(int argc, char** argv) {
   }
   log(Level::kInfo, "master (pid %d): %d worker(s), %d async core(s) each, loop %s, suspend %s",
       static_cast<int>(getpid()), cfg.processes, cfg.async, cfg.loop.c_str(), suspend.c_str());
-  return run_master(cfg, listeners);
+  return run_master(cfg, listeners, argv);
 }
 
 }  // namespace spindle::core
