@@ -1,0 +1,146 @@
+// The embedded CPython plugin: what its files share.
+//
+// Threading model (see DESIGN.md, "Python inside fibers")
+//  - One OS thread per worker runs everything; it holds the GIL except while
+//    the loop sleeps in the kernel (the blocking hooks release it there, so
+//    threads the app starts still run).
+//  - Every async core owns one PyThreadState. A switch into a core makes the
+//    core's state current; a switch out goes back to the worker's main state.
+//  - Everything below is touched only by the worker's main OS thread, with
+//    the GIL held, so none of it is locked.
+//
+// Lifetime of what the app sees: the environ, wsgi.input, start_response and
+// write() may outlive the request (an app can keep references). They point
+// at a Request through a pointer that is cleared when handle() returns, after
+// which they raise instead of touching a finished Exchange.
+#pragma once
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/exchange.hh"
+#include "core/loop.hh"
+
+namespace spindle::core {
+struct Config;
+class App;
+}
+namespace spindle::fibers {
+class Engine;
+}
+
+namespace spindle::python {
+
+// Where the application comes from (the plugin's options).
+struct Settings {
+  std::string wsgi_file;
+  std::string module;  // "pkg.mod" or "pkg.mod:callable"
+  std::string callable = "application";
+  std::string paste;  // "config:FILE"
+  std::vector<std::string> pythonpath;
+};
+
+// The request running on one core.
+struct Request {
+  core::Exchange* ex = nullptr;
+  bool started = false;       // start_response succeeded at least once
+  bool bad_response = false;  // start_response refused (app error even if swallowed)
+  bool has_length = false;    // the app sent Content-Length
+  bool wrote = false;         // body bytes went out through write()
+  bool client_gone = false;   // a write failed: stop producing output
+  std::int64_t content_length = -1;  // CONTENT_LENGTH, -1 if absent
+};
+
+// Per async core: its request, its thread state and the objects reused from
+// one request to the next while the app keeps no reference to them.
+struct CoreSlot {
+  int id = 0;
+  Request request;
+  PyThreadState* tstate = nullptr;
+  PyObject* responder = nullptr;       // holds &request; owns the two callables
+  PyObject* start_response = nullptr;  // builtin bound to responder
+  PyObject* write = nullptr;           // builtin bound to responder
+  PyObject* input = nullptr;           // wsgi.input
+  core::IoWatcher watcher;             // spindle.wait_fd_read/write
+  std::string head[2];                 // copies of status + headers (two: exc_info re-call)
+  int head_index = 0;
+};
+
+struct Runtime {
+  Settings settings;
+  PyObject* app = nullptr;
+  std::string app_label;  // for log lines: "examples/hello.py:application"
+  int worker_id = 0;
+  bool multiprocess = false;
+  unsigned long main_thread = 0;  // PyThread_get_thread_ident() of the worker
+  PyThreadState* main_tstate = nullptr;
+  PyThreadState* released = nullptr;  // saved by the loop's release hook
+  std::vector<std::unique_ptr<CoreSlot>> cores;
+};
+
+Runtime& runtime();
+
+// The slot of core `id`, created on first use.
+CoreSlot& core_slot(int id);
+
+// --- loader.cc -----------------------------------------------------------
+bool init_interpreter();
+bool load_app(Settings& s);  // sets runtime().app
+
+// --- gilstate.cc ---------------------------------------------------------
+// Points PyGILState's thread-local at tstate (CPython < 3.12 does not do it
+// in PyThreadState_Swap).
+void point_gilstate_at(PyThreadState* tstate);
+
+// --- thread_states.cc ----------------------------------------------------
+bool start_thread_states(const core::Config& cfg, core::Loop& loop, fibers::Engine& engine);
+
+// --- environ.cc ----------------------------------------------------------
+bool environ_init();
+// A new environ dict for the request on slot (new reference), or nullptr with
+// a Python error set.
+PyObject* build_environ(CoreSlot& slot);
+
+// --- input.cc ------------------------------------------------------------
+extern PyTypeObject* input_type;
+bool input_init(PyObject* module);
+PyObject* input_new(Request* req);
+void input_attach(PyObject* input, Request* req);  // reset for a new request
+void input_detach(PyObject* input);                // the request ended
+
+// --- responder.cc --------------------------------------------------------
+bool responder_init(PyObject* module);
+// Creates slot.responder, start_response and write. False with an error set.
+bool responder_new(CoreSlot& slot);
+void responder_detach(PyObject* responder);
+
+// --- errors_stream.cc ----------------------------------------------------
+bool errors_init(PyObject* module);
+PyObject* errors_stream();  // borrowed: the one wsgi.errors object
+void errors_flush();
+// Logs the pending Python exception with its traceback, after a one-line
+// `what`, and clears it.
+void log_exception(const char* what);
+
+// --- file_wrapper.cc -----------------------------------------------------
+extern PyTypeObject* file_wrapper_type;
+bool file_wrapper_init(PyObject* module);
+PyObject* file_wrapper_filelike(PyObject* wrapper);  // borrowed
+
+// --- wsgi.cc -------------------------------------------------------------
+core::App& wsgi_app();
+
+// --- spindle_module.cc ---------------------------------------------------
+PyObject* init_spindle_module();  // the PyImport_AppendInittab entry
+bool run_postfork_hooks();
+
+// True on the worker's main OS thread (not a thread the app started).
+bool on_main_thread();
+
+}  // namespace spindle::python

@@ -1,0 +1,222 @@
+// The `spindle` module, importable by the app.
+//
+// Its waits park the calling core (other requests keep running) and so work
+// only inside a request, on the worker's own thread; elsewhere they raise
+// RuntimeError. A wait cut short by the server (graceful stop) raises
+// spindle.Cancelled, a BaseException so that `except Exception` in the app
+// does not swallow it.
+#include <climits>
+#include <string>
+
+#include "core/log.hh"
+#include "core/park.hh"
+#include "plugin/python/python.hh"
+
+namespace spindle::python {
+namespace {
+
+PyObject* cancelled_error = nullptr;
+PyObject* postfork_hooks = nullptr;  // list, in registration order
+
+bool in_core(const char* what) {
+  if (!on_main_thread()) {
+    PyErr_Format(PyExc_RuntimeError, "spindle.%s() called from a thread the app started", what);
+    return false;
+  }
+  if (core::current_core() < 0) {
+    PyErr_Format(PyExc_RuntimeError, "spindle.%s() can only be called while serving a request",
+                 what);
+    return false;
+  }
+  return true;
+}
+
+// None or a number of seconds (>= 0) -> -1 or the seconds.
+bool timeout_arg(PyObject* o, double* out) {
+  *out = -1;
+  if (!o || o == Py_None) return true;
+  double t = PyFloat_AsDouble(o);
+  if (t == -1 && PyErr_Occurred()) return false;
+  if (t < 0 || t != t) {
+    PyErr_SetString(PyExc_ValueError, "timeout must be a non-negative number or None");
+    return false;
+  }
+  *out = t;
+  return true;
+}
+
+PyObject* cancelled() {
+  PyErr_SetString(cancelled_error, "the wait was cancelled by the server");
+  return nullptr;
+}
+
+PyObject* m_worker_id(PyObject*, PyObject*) { return PyLong_FromLong(core::worker_id()); }
+
+PyObject* m_core_id(PyObject*, PyObject*) {
+  return PyLong_FromLong(on_main_thread() ? core::current_core() : -1);
+}
+
+PyObject* m_sleep(PyObject*, PyObject* arg) {
+  double seconds = PyFloat_AsDouble(arg);
+  if (seconds == -1 && PyErr_Occurred()) return nullptr;
+  if (seconds < 0 || seconds != seconds) {
+    PyErr_SetString(PyExc_ValueError, "sleep length must be non-negative");
+    return nullptr;
+  }
+  if (!in_core("sleep")) return nullptr;
+  if (core::park_for(seconds) == core::Wake::kCancelled) return cancelled();
+  Py_RETURN_NONE;
+}
+
+PyObject* wait_fd(PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames, int interest,
+                  const char* what) {
+  PyObject* fdobj = nullptr;
+  PyObject* timeout = Py_None;
+  Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+  if (nargs > 2) {
+    PyErr_Format(PyExc_TypeError, "%s() takes at most 2 arguments", what);
+    return nullptr;
+  }
+  if (nargs > 0) fdobj = args[0];
+  if (nargs > 1) timeout = args[1];
+  for (Py_ssize_t k = 0; k < nkw; ++k) {
+    PyObject* name = PyTuple_GET_ITEM(kwnames, k);
+    if (nargs < 2 && PyUnicode_CompareWithASCIIString(name, "timeout") == 0) {
+      timeout = args[nargs + k];
+    } else if (nargs < 1 && PyUnicode_CompareWithASCIIString(name, "fd") == 0) {
+      fdobj = args[nargs + k];
+    } else {
+      PyErr_Format(PyExc_TypeError, "%s() got an unexpected keyword argument %R", what, name);
+      return nullptr;
+    }
+  }
+  if (!fdobj) {
+    PyErr_Format(PyExc_TypeError, "%s() needs a file descriptor", what);
+    return nullptr;
+  }
+  int fd = PyObject_AsFileDescriptor(fdobj);  // an int or an object with fileno()
+  if (fd < 0) return nullptr;
+  double seconds;
+  if (!timeout_arg(timeout, &seconds) || !in_core(what)) return nullptr;
+  CoreSlot& slot = core_slot(core::current_core());
+  core::Wake why = core::park(slot.watcher, fd, interest, seconds);
+  // The app owns the fd and may close it at any time: forget it now, so a
+  // later fd with the same number starts clean.
+  core::worker_loop().io_close(slot.watcher);
+  if (why == core::Wake::kCancelled) return cancelled();
+  return PyBool_FromLong(why == core::Wake::kReady);
+}
+
+PyObject* m_wait_fd_read(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObject* kw) {
+  return wait_fd(args, nargs, kw, core::kRead, "wait_fd_read");
+}
+
+PyObject* m_wait_fd_write(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObject* kw) {
+  return wait_fd(args, nargs, kw, core::kWrite, "wait_fd_write");
+}
+
+PyObject* m_suspend(PyObject*, PyObject*) {
+  if (!in_core("suspend")) return nullptr;
+  if (core::park_until_woken(-1) == core::Wake::kCancelled) return cancelled();
+  Py_RETURN_NONE;
+}
+
+PyObject* m_resume(PyObject*, PyObject* arg) {
+  long id = PyLong_AsLong(arg);
+  if (id == -1 && PyErr_Occurred()) return nullptr;
+  if (!on_main_thread()) {
+    PyErr_SetString(PyExc_RuntimeError, "spindle.resume() called from a thread the app started");
+    return nullptr;
+  }
+  if (id < 0 || id > INT_MAX) return PyBool_FromLong(0);
+  return PyBool_FromLong(core::wake(static_cast<int>(id), core::Wake::kReady));
+}
+
+PyObject* m_postfork(PyObject*, PyObject* fn) {
+  if (!PyCallable_Check(fn)) {
+    PyErr_Format(PyExc_TypeError, "spindle.postfork: %.100s is not callable",
+                 Py_TYPE(fn)->tp_name);
+    return nullptr;
+  }
+  if (PyList_Append(postfork_hooks, fn) < 0) return nullptr;
+  Py_INCREF(fn);
+  return fn;
+}
+
+template <typename F>
+PyCFunction cfunc(F f) {
+  return reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(f));
+}
+
+PyMethodDef methods[] = {
+    {"worker_id", m_worker_id, METH_NOARGS, "worker_id(): this worker's number (1..processes)."},
+    {"core_id", m_core_id, METH_NOARGS,
+     "core_id(): the async core serving this request, -1 outside a request."},
+    {"sleep", m_sleep, METH_O, "sleep(seconds): parks this request; others keep running."},
+    {"wait_fd_read", cfunc(m_wait_fd_read), METH_FASTCALL | METH_KEYWORDS,
+     "wait_fd_read(fd, timeout=None): True when fd is readable, False on timeout."},
+    {"wait_fd_write", cfunc(m_wait_fd_write), METH_FASTCALL | METH_KEYWORDS,
+     "wait_fd_write(fd, timeout=None): True when fd is writable, False on timeout."},
+    {"suspend", m_suspend, METH_NOARGS, "suspend(): parks this request until resume(core_id)."},
+    {"resume", m_resume, METH_O,
+     "resume(core_id): wakes a request parked in suspend(); False if it is not parked there."},
+    {"postfork", m_postfork, METH_O,
+     "@postfork: runs the function in every worker after fork, before it serves requests."},
+    {nullptr, nullptr, 0, nullptr},
+};
+
+PyModuleDef module_def = {
+    PyModuleDef_HEAD_INIT, "spindle", "The spindle application server, seen from the app.", -1,
+    methods, nullptr, nullptr, nullptr, nullptr,
+};
+
+}  // namespace
+
+PyObject* init_spindle_module() {
+  PyObject* m = PyModule_Create(&module_def);
+  if (!m) return nullptr;
+  postfork_hooks = PyList_New(0);
+  cancelled_error = PyErr_NewExceptionWithDoc(
+      "spindle.Cancelled", "A wait was cancelled by the server (it is stopping).",
+      PyExc_BaseException, nullptr);
+  if (!postfork_hooks || !cancelled_error || !input_init(m) || !errors_init(m) ||
+      !file_wrapper_init(m) || !responder_init(m)) {
+    Py_DECREF(m);
+    return nullptr;
+  }
+  Py_INCREF(cancelled_error);
+  if (PyModule_AddObject(m, "Cancelled", cancelled_error) < 0 ||
+      PyModule_AddStringConstant(m, "version", "spindle") < 0) {
+    Py_DECREF(m);
+    return nullptr;
+  }
+  return m;
+}
+
+bool run_postfork_hooks() {
+  Py_ssize_t n = postfork_hooks ? PyList_GET_SIZE(postfork_hooks) : 0;
+  for (Py_ssize_t i = 0; i < n; ++i) {
+    PyObject* fn = PyList_GET_ITEM(postfork_hooks, i);
+    Py_INCREF(fn);
+    PyObject* r = PyObject_CallNoArgs(fn);
+    if (!r) {
+      PyObject *type, *value, *tb;
+      PyErr_Fetch(&type, &value, &tb);  // keep the hook's error while asking its name
+      PyObject* name = PyObject_GetAttrString(fn, "__qualname__");
+      const char* s = name && PyUnicode_Check(name) ? PyUnicode_AsUTF8(name) : nullptr;
+      std::string what = std::string("python: postfork function ") + (s ? s : "?") +
+                         " failed; the worker will not start";
+      Py_XDECREF(name);
+      PyErr_Clear();
+      PyErr_Restore(type, value, tb);
+      log_exception(what.c_str());
+      Py_DECREF(fn);
+      return false;
+    }
+    Py_DECREF(r);
+    Py_DECREF(fn);
+  }
+  return true;
+}
+
+}  // namespace spindle::python
