@@ -44,7 +44,7 @@ $(B)/%.o: %.cc
 
 $(B)/llhttp/%.o: $(LLHTTP_DIR)/%.c
 	@mkdir -p $(dir $@)
-	$(CC) -I/usr/share/include/llhttp $(CFLAGS) -c -o $@ $<
+	$(CC) -I/usr/share/include/llhttp -DLLHTTP_STRICT_MODE=1 $(CFLAGS) -c -o $@ $<
 
 # The static plugin table, from PLUGINS (rewritten only when the list changes).
 $(B)/plugins.cc: FORCE

@@ -38,6 +38,9 @@ HttpParser::HttpParser() {
 
 void HttpParser::begin() {
   if (llhttp_get_errno(&parser_) == HPE_PAUSED) llhttp_resume(&parser_);
+  // The previous message asked for an upgrade and was answered as HTTP.
+  if (llhttp_get_errno(&parser_) == HPE_PAUSED_UPGRADE) llhttp_resume_after_upgrade(&parser_);
+  head_raw_ = 0;
   head_.method.clear();
   head_.url.clear();
   head_.header_count = 0;
@@ -71,10 +74,18 @@ long HttpParser::feed(const char* data, std::size_t n, std::string* body) {
   if (message_complete_) return 0;
   body_ = body;
   llhttp_errno_t err = llhttp_execute(&parser_, data, n);
+  if (err == HPE_PAUSED_UPGRADE && !head_complete_ && llhttp_get_error_pos(&parser_) == data) {
+    // Still paused from an upgrade we answered as plain HTTP.
+    llhttp_resume_after_upgrade(&parser_);
+    err = llhttp_execute(&parser_, data, n);
+  }
   if (err == HPE_OK) {
     // Bytes still arriving: a head that is already too long must not wait
-    // for the rest (the request line alone may be huge).
-    if (!head_complete_ && head_bytes_ > limits_.max_head) {
+    // for the rest (the request line alone may be huge). With the head
+    // incomplete every byte fed so far is head, including the whitespace
+    // llhttp skips without a callback.
+    if (!head_complete_) head_raw_ += n;
+    if (!head_complete_ && (head_bytes_ > limits_.max_head || head_raw_ > limits_.max_head)) {
       fail(431, "request header fields too large");
       return -1;
     }
@@ -103,9 +114,11 @@ int HttpParser::on_url(llhttp_t* p, const char* at, std::size_t n) {
 
 int HttpParser::on_header_field(llhttp_t* p, const char* at, std::size_t n) {
   HttpParser* s = self(p);
-  if (!s->count_head(n + 4)) return s->fail(431, "request header fields too large");
   RequestHead& h = s->head_;
-  if (s->in_value_ || h.header_count == 0) {
+  const bool fresh = s->in_value_ || h.header_count == 0;
+  // ": " and CRLF count once per field, however the name arrives.
+  if (!s->count_head(n + (fresh ? 4 : 0))) return s->fail(431, "request header fields too large");
+  if (fresh) {
     // A new field: reuse the slot's strings to keep their capacity.
     if (h.header_count == h.headers.size()) h.headers.emplace_back();
     HeaderField& f = h.headers[h.header_count++];
@@ -135,7 +148,10 @@ int HttpParser::on_headers_complete(llhttp_t* p) {
   h.keep_alive = llhttp_should_keep_alive(p);
   h.upgrade = p->upgrade;
   for (std::size_t i = 0; i < h.header_count; ++i) {
-    const HeaderField& f = h.headers[i];
+    HeaderField& f = h.headers[i];
+    if (f.name.empty()) return s->fail(400, "empty header name");
+    // Trailing whitespace is not part of a field value (RFC 9110 5.5).
+    while (!f.value.empty() && (f.value.back() == ' ' || f.value.back() == '\t')) f.value.pop_back();
     if (iequals(f.name, "transfer-encoding")) {
       // llhttp accepts codings ending in chunked; we only decode chunked.
       if (trim_lower(f.value) != "chunked") return s->fail(501, "unsupported transfer coding");

@@ -81,7 +81,8 @@ class HttpParser {
   Limits limits_;
   RequestHead head_;
   std::string* body_ = nullptr;
-  std::size_t head_bytes_ = 0;
+  std::size_t head_bytes_ = 0;  // counted from callbacks
+  std::size_t head_raw_ = 0;    // bytes fed while the head was incomplete
   std::uint64_t body_received_ = 0;
   bool in_value_ = false;
   bool head_complete_ = false;

@@ -6,7 +6,8 @@
 // server's phases. Every hook has a do-nothing default.
 //
 // Phases, in order
-//   add_options          before parsing the command line
+//   add_options,         before parsing the command line
+//   add_engine_options
 //   master_init          options parsed, sockets bound, before any fork
 //                        (load the app here so workers share its memory)
 //   post_fork            in each new worker, first thing after fork
@@ -42,6 +43,9 @@ class Plugin {
   virtual std::string_view name() const = 0;
 
   virtual void add_options(OptionTable&) {}
+  // For options that choose engines or core settings (--tornado N, --greenlet):
+  // their setters may write the core's Config.
+  virtual void add_engine_options(OptionTable&, Config&) {}
   virtual bool master_init(const Config&) { return true; }
   virtual bool post_fork(const Config&, int /*worker_id*/) { return true; }
   virtual bool worker_start(const Config&, Loop&, fibers::Engine&) { return true; }

@@ -74,16 +74,16 @@ void build_http_vars(const RequestHead& head, const Listener& listener,
                      VarsBuilder* out) {
   out->clear();
   std::string_view url = head.url;
-  std::string_view path = url, query;
-  std::size_t q = url.find('?');
+  std::string_view target = url.substr(0, url.find('#'));  // a fragment is not sent, but may be
+  std::string_view path = target, query;
+  std::size_t q = target.find('?');
   if (q != std::string_view::npos) {
-    path = url.substr(0, q);
-    query = url.substr(q + 1);
+    path = target.substr(0, q);
+    query = target.substr(q + 1);
   }
-  std::size_t hash = query.find('#');
-  if (hash != std::string_view::npos) query = query.substr(0, hash);
   // An absolute-form target (GET http://host/x) still names a local path.
-  if (path.rfind("http://", 0) == 0 || path.rfind("https://", 0) == 0) {
+  if (path.size() > 8 && (strncasecmp(path.data(), "http://", 7) == 0 ||
+                          strncasecmp(path.data(), "https://", 8) == 0)) {
     std::size_t slash = path.find('/', path.find("//") + 2);
     path = slash == std::string_view::npos ? std::string_view("/") : path.substr(slash);
   }

@@ -43,7 +43,10 @@ int run_server(int argc, char** argv) {
   static Config cfg;
   OptionTable table;
   add_core_options(table, cfg);
-  for (Plugin* p : plugins()) p->add_options(table);
+  for (Plugin* p : plugins()) {
+    p->add_options(table);
+    p->add_engine_options(table, cfg);
+  }
 
   std::string err;
   int rc = table.parse_args(argc, argv, &err);
