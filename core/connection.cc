@@ -155,8 +155,23 @@ Connection::Parse Connection::parse_uwsgi() {
   }
   vars_.clear();
   uwsgi_body_left_ = 0;
+  // What PEP 3333 requires and a frontend may leave out (nginx's
+  // uwsgi_params has no SCRIPT_NAME), filled in below.
+  bool has_script = false, has_path = false, has_query = false, has_proto = false;
+  bool has_name = false, has_port = false;
+  std::string_view uri;
   for (const Var& v : raw) {
+    // nginx passes every request header as HTTP_*, Content-Type and
+    // Content-Length too; the environ carries those without the prefix.
+    if (v.name == "HTTP_CONTENT_TYPE" || v.name == "HTTP_CONTENT_LENGTH") continue;
     vars_.add(v.name, v.value);
+    has_script |= v.name == "SCRIPT_NAME";
+    has_path |= v.name == "PATH_INFO";
+    has_query |= v.name == "QUERY_STRING";
+    has_proto |= v.name == "SERVER_PROTOCOL";
+    has_name |= v.name == "SERVER_NAME";
+    has_port |= v.name == "SERVER_PORT";
+    if (v.name == "REQUEST_URI") uri = v.value;
     if (v.name == "CONTENT_LENGTH" && !v.value.empty()) {
       std::uint64_t n = 0;
       for (char c : v.value) {
@@ -169,6 +184,15 @@ Connection::Parse Connection::parse_uwsgi() {
       uwsgi_body_left_ = n;
     }
   }
+  std::string_view target = uri.substr(0, uri.find('#'));
+  std::size_t q = target.find('?');
+  if (!has_script) vars_.add("SCRIPT_NAME", "");
+  if (!has_path) vars_.add("PATH_INFO", percent_decode(target.substr(0, q)));
+  if (!has_query)
+    vars_.add("QUERY_STRING", q == std::string_view::npos ? std::string_view() : target.substr(q + 1));
+  if (!has_proto) vars_.add("SERVER_PROTOCOL", "HTTP/1.0");
+  if (!has_name) vars_.add("SERVER_NAME", listener_.server_name);
+  if (!has_port) vars_.add("SERVER_PORT", listener_.server_port);
   if (worker_.cfg().limit_post && uwsgi_body_left_ > worker_.cfg().limit_post) {
     reject(413, "request body too large");
     return Parse::kClosed;

@@ -143,7 +143,7 @@ void Connection::begin_request() {
       request_line_ += vars_.find("SERVER_PROTOCOL");
     }
   }
-  if (worker_.cfg().harakiri > 0) core_->request_line = request_line_;
+  if (worker_.cfg().harakiri > 0) worker_.scheduler().set_request_line(*core_, request_line_);
 }
 
 void Connection::end_request() {

@@ -87,13 +87,24 @@ void Scheduler::run_core(Core& c) {
   }
 }
 
+namespace {
+void copy_line(WorkerSlot* slot, const std::string& line) {
+  std::size_t n = std::min(line.size(), sizeof slot->request - 1);
+  memcpy(slot->request, line.data(), n);
+  slot->request[n] = '\0';
+}
+}  // namespace
+
+void Scheduler::set_request_line(Core& c, const std::string& line) {
+  c.request_line = line;
+  if (slot_ && current() == &c) copy_line(slot_, line);
+}
+
 void Scheduler::resume(Core& c, Wake why) {
   c.reason = why;
   c.parked = false;
   if (slot_) {
-    std::size_t n = std::min(c.request_line.size(), sizeof slot_->request - 1);
-    memcpy(slot_->request, c.request_line.data(), n);
-    slot_->request[n] = '\0';
+    copy_line(slot_, c.request_line);
     slot_->busy_since_ms.store(monotonic_ms(), std::memory_order_relaxed);
     engine_.resume(c.ctx);
     slot_->busy_since_ms.store(0, std::memory_order_relaxed);

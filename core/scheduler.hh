@@ -53,6 +53,9 @@ class Scheduler {
   Core* current();
   Core* core(int id) { return id >= 0 && id < static_cast<int>(cores_.size()) ? cores_[id].get() : nullptr; }
 
+  // Records what the core is serving, for --harakiri reports.
+  void set_request_line(Core& c, const std::string& line);
+
   // The join (see core/park.hh).
   Wake park(IoWatcher& w, int fd, int interest, double timeout);
   Wake park_until_woken(double timeout);

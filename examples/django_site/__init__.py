@@ -1,0 +1,1 @@
+"""A minimal Django project configured in code: no database, no templates."""
