@@ -28,7 +28,7 @@ std::size_t buffer_capacity(const Config& cfg) {
 
 Connection::Connection(Worker& worker, const Listener& listener, int fd,
                        const sockaddr_storage& peer)
-    : worker_(worker), listener_(listener), fd_(fd) {
+    : worker_(worker), listener_(listener), fd_(fd), in_(buffer_capacity(worker.cfg())) {
   char addr[INET6_ADDRSTRLEN] = "";
   int port = 0;
   if (peer.ss_family == AF_INET) {
@@ -42,7 +42,6 @@ Connection::Connection(Worker& worker, const Listener& listener, int fd,
   }
   peer_addr_ = addr;
   peer_port_ = port ? std::to_string(port) : "";
-  in_.resize(buffer_capacity(worker.cfg()));
   parser_.set_limits({static_cast<std::size_t>(worker.cfg().buffer_size), worker.cfg().limit_post});
   io_.cb = on_io;
   io_.data = this;
@@ -89,13 +88,7 @@ void Connection::on_timer(Timer* t) {
 
 void Connection::on_readable() {
   for (;;) {
-    if (in_start_ == in_end_) in_start_ = in_end_ = 0;
-    if (in_end_ == in_.size() && in_start_ > 0) {
-      memmove(in_.data(), in_.data() + in_start_, in_end_ - in_start_);
-      in_end_ -= in_start_;
-      in_start_ = 0;
-    }
-    if (in_end_ == in_.size()) {
+    if (!in_.make_room(in_start_, in_end_)) {
       reject(listener_.proto == Proto::kHttp ? 431 : 413, "request head too large");
       return;
     }

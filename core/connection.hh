@@ -22,6 +22,7 @@
 #include "core/http_parser.hh"
 #include "core/listener.hh"
 #include "core/loop.hh"
+#include "core/read_buffer.hh"
 #include "core/request_vars.hh"
 
 namespace spindle::core {
@@ -92,7 +93,7 @@ class Connection final : public Exchange {
   State state_ = State::kReading;
   Core* core_ = nullptr;
 
-  std::vector<char> in_;
+  ReadBuffer in_;
   std::size_t in_start_ = 0;
   std::size_t in_end_ = 0;
   std::size_t since_request_ = 0;  // bytes received toward the next request

@@ -176,11 +176,9 @@ bool Connection::drain_body() {
 // --- request body ---------------------------------------------------------
 
 long Connection::fill() {
-  if (in_start_ == in_end_) in_start_ = in_end_ = 0;
-  if (in_end_ == in_.size()) {
-    memmove(in_.data(), in_.data() + in_start_, in_end_ - in_start_);
-    in_end_ -= in_start_;
-    in_start_ = 0;
+  if (!in_.make_room(in_start_, in_end_)) {
+    error_ = "request too large for the input buffer";
+    return -1;
   }
   for (;;) {
     ssize_t r = ::read(fd_, in_.data() + in_end_, in_.size() - in_end_);
