@@ -61,10 +61,25 @@ $(B)/plugins.o: $(B)/plugins.cc
 	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -c -o $@ $<
 FORCE:
 
+# Python modules shipped inside the binary: plugin/python/lib/*.py become one
+# C++ table (rewritten only when a source changes).
+$(B)/python_lib.cc: FORCE
+	@mkdir -p $(B)
+	@$(PYTHON) plugin/python/embed_lib.py $@ $(wildcard plugin/python/lib/*.py)
+
 # Unit tests (CMocka) link the core and plugins without main().
 $(B)/t/%: t/unit/%.cc $(CORE_OBJ) $(PLUGIN_OBJ)
 	@mkdir -p $(dir $@)
 	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -o $@ $(filter %.cc %.o,$^) $(LDLIBS) -lcmocka
+
+# Microbenchmarks of the suspend engine (run by make bench).
+FIBERS_OBJ := $(patsubst %.cc,$(B)/%.o,$(wildcard fibers/*.cc))
+$(B)/bench/fiber_switch: t/bench/fiber_switch.cc $(FIBERS_OBJ)
+	@mkdir -p $(dir $@)
+	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -o $@ $(filter %.cc %.o,$^) $(LDLIBS)
+$(B)/bench/py_switch: t/bench/py_switch.cc $(B)/plugin/python/gilstate.o $(FIBERS_OBJ)
+	@mkdir -p $(dir $@)
+	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -o $@ $(filter %.cc %.o,$^) $(LDLIBS)
 
 # --- packages ---------------------------------------------------------------
 DEB_BUILD := g++ make libev-dev libboost-context-dev node-llhttp python3-dev libcmocka-dev
@@ -98,8 +113,19 @@ run: deps
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
 
+# The whole live suite once with the defaults, then its engine-neutral part
+# (the conformance files) again under every loop × suspend engine pairing.
+LIVE_CONFORMANCE := $(addprefix t/live/,test_http.py test_protocol_errors.py test_wsgi.py \
+                      test_apps.py test_uwsgi_nginx.py test_master.py test_spindle_module.py)
+PAIRINGS := --async 16 --fibers|--tornado 16|--async 16 --greenlet|--tornado 16 --greenlet
+PYTEST := $(PYTHON) -m pytest -q -p no:cacheprovider
+
 live: spindle
-	$(PYTHON) -m pytest -q -p no:cacheprovider t/live
+	$(PYTEST) t/live
+	@IFS='|'; for p in $(PAIRINGS); do \
+	  echo "== live conformance suite with: $$p"; \
+	  SPINDLE_EXTRA_ARGS="$$p" $(PYTEST) $(LIVE_CONFORMANCE) || exit 1; \
+	done
 
 test: deps
 	$(MAKE) spindle
@@ -107,7 +133,7 @@ test: deps
 	$(MAKE) live
 
 bench: deps-bench
-	$(MAKE) spindle
+	$(MAKE) spindle $(B)/bench/fiber_switch $(B)/bench/py_switch
 	$(PYTHON) t/bench/run.py
 
 format:

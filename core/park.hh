@@ -23,7 +23,8 @@ class Core;  // an async core (core/scheduler.hh)
 // seconds passed (timeout < 0: no timeout).
 Wake park(IoWatcher& w, int fd, int interest, double timeout);
 
-// Parks the current core for `seconds` (sub-millisecond resolution).
+// Parks the current core for `seconds` (sub-millisecond resolution); wake()
+// does not cut it short.
 Wake park_for(double seconds);
 
 // Parks the current core until someone calls wake() on it (or timeout).

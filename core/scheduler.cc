@@ -146,6 +146,8 @@ Wake Scheduler::park(IoWatcher& w, int fd, int interest, double timeout) {
   return why;
 }
 
+Wake Scheduler::sleep(double seconds) { return suspend_parked(*current(), seconds); }
+
 Wake Scheduler::park_until_woken(double timeout) {
   Core& c = *current();
   c.wakeable = true;
@@ -183,7 +185,7 @@ Wake park(IoWatcher& w, int fd, int interest, double timeout) {
   return g_scheduler->park(w, fd, interest, timeout);
 }
 
-Wake park_for(double seconds) { return g_scheduler->park_until_woken(seconds < 0 ? 0 : seconds); }
+Wake park_for(double seconds) { return g_scheduler->sleep(seconds < 0 ? 0 : seconds); }
 
 Wake park_until_woken(double timeout) { return g_scheduler->park_until_woken(timeout); }
 

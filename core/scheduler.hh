@@ -59,6 +59,7 @@ class Scheduler {
   // The join (see core/park.hh).
   Wake park(IoWatcher& w, int fd, int interest, double timeout);
   Wake park_until_woken(double timeout);
+  Wake sleep(double seconds);  // not wakeable: only the timer ends it
   void yield_now();
   bool wake(int core_id, Wake why);
 

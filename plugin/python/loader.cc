@@ -180,7 +180,7 @@ bool init_interpreter() {
     return false;
   }
   Py_DECREF(mod);
-  return true;
+  return install_embedded_modules() && extend_spindle_module();
 }
 
 bool load_app(Settings& s) {

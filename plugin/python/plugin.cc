@@ -1,6 +1,8 @@
 // The python plugin: its options and its hooks into the server's phases.
 #include "core/plugin.hh"
 
+#include <unistd.h>
+
 #include "core/config.hh"
 #include "core/log.hh"
 #include "core/options.hh"
@@ -62,6 +64,9 @@ class PythonPlugin final : public core::Plugin {
       return false;
     }
     rt.multiprocess = cfg.processes > 1;
+    rt.processes = cfg.processes;
+    rt.async_cores = cfg.async > 0 ? cfg.async : 1;
+    rt.master_pid = getpid();
     if (!init_interpreter()) return false;
     rt.main_thread = PyThread_get_thread_ident();
     if (!load_app(s)) return false;

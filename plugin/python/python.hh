@@ -68,6 +68,7 @@ struct CoreSlot {
   PyObject* write = nullptr;           // builtin bound to responder
   PyObject* input = nullptr;           // wsgi.input
   core::IoWatcher watcher;             // spindle.wait_fd_read/write
+  bool suspended = false;              // parked in spindle.suspend(): resume() may wake it
   std::string head[2];                 // copies of status + headers (two: exc_info re-call)
   int head_index = 0;
 };
@@ -78,6 +79,9 @@ struct Runtime {
   std::string app_label;  // for log lines: "examples/hello.py:application"
   int worker_id = 0;
   bool multiprocess = false;
+  int processes = 1;    // --processes
+  int async_cores = 1;  // --async: cores per worker
+  long master_pid = 0;  // the master's pid (the process that loaded the app)
   unsigned long main_thread = 0;  // PyThread_get_thread_ident() of the worker
   PyThreadState* main_tstate = nullptr;
   PyThreadState* released = nullptr;  // saved by the loop's release hook
@@ -90,6 +94,8 @@ Runtime& runtime();
 CoreSlot& core_slot(int id);
 
 // --- loader.cc -----------------------------------------------------------
+// Starts the interpreter; the spindle module and the embedded modules
+// (uwsgi, uwsgidecorators, ...) are importable once it returns true.
 bool init_interpreter();
 bool load_app(Settings& s);  // sets runtime().app
 
@@ -136,8 +142,16 @@ PyObject* file_wrapper_filelike(PyObject* wrapper);  // borrowed
 // --- wsgi.cc -------------------------------------------------------------
 core::App& wsgi_app();
 
+// --- lib_importer.cc -----------------------------------------------------
+// Puts the finder for plugin/python/lib/*.py (compiled in) on sys.meta_path.
+bool install_embedded_modules();
+
 // --- spindle_module.cc ---------------------------------------------------
 PyObject* init_spindle_module();  // the PyImport_AppendInittab entry
+// Adds what _spindle_async.py defines (connect, wait) to the spindle module.
+bool extend_spindle_module();
+// In a new worker: the @postfork functions in registration order, then the
+// uwsgi module's post_fork_hook if the app set one. False if one raised.
 bool run_postfork_hooks();
 
 // True on the worker's main OS thread (not a thread the app started).

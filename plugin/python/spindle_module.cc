@@ -5,7 +5,9 @@
 // RuntimeError. A wait cut short by the server (graceful stop) raises
 // spindle.Cancelled, a BaseException so that `except Exception` in the app
 // does not swallow it.
-#include <climits>
+//
+// What is simpler in Python (connect, wait) lives in lib/_spindle_async.py
+// and is added to this module by extend_spindle_module().
 #include <string>
 
 #include "core/log.hh"
@@ -115,9 +117,39 @@ PyObject* m_wait_fd_write(PyObject*, PyObject* const* args, Py_ssize_t nargs, Py
   return wait_fd(args, nargs, kw, core::kWrite, "wait_fd_write");
 }
 
-PyObject* m_suspend(PyObject*, PyObject*) {
-  if (!in_core("suspend")) return nullptr;
-  if (core::park_until_woken(-1) == core::Wake::kCancelled) return cancelled();
+PyObject* m_suspend(PyObject*, PyObject* args, PyObject* kwargs) {
+  static const char* kwlist[] = {"timeout", nullptr};
+  PyObject* timeout = Py_None;
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|O:suspend", const_cast<char**>(kwlist),
+                                   &timeout)) {
+    return nullptr;
+  }
+  double seconds;
+  if (!timeout_arg(timeout, &seconds) || !in_core("suspend")) return nullptr;
+  CoreSlot& slot = core_slot(core::current_core());
+  slot.suspended = true;
+  core::Wake why = core::park_until_woken(seconds);
+  slot.suspended = false;
+  if (why == core::Wake::kCancelled) return cancelled();
+  return PyBool_FromLong(why == core::Wake::kReady);
+}
+
+PyObject* m_yield_now(PyObject*, PyObject*) {
+  if (!in_core("yield_now")) return nullptr;
+  core::yield_now();
+  Py_RETURN_NONE;
+}
+
+PyObject* m_masterpid(PyObject*, PyObject*) { return PyLong_FromLong(runtime().master_pid); }
+
+PyObject* m_log(PyObject*, PyObject* arg) {
+  PyObject* s = PyObject_Str(arg);
+  if (!s) return nullptr;
+  Py_ssize_t n;
+  const char* text = PyUnicode_AsUTF8AndSize(s, &n);
+  if (text) core::log_text(core::Level::kInfo, text, static_cast<std::size_t>(n));
+  Py_DECREF(s);
+  if (!text) return nullptr;
   Py_RETURN_NONE;
 }
 
@@ -128,7 +160,13 @@ PyObject* m_resume(PyObject*, PyObject* arg) {
     PyErr_SetString(PyExc_RuntimeError, "spindle.resume() called from a thread the app started");
     return nullptr;
   }
-  if (id < 0 || id > INT_MAX) return PyBool_FromLong(0);
+  // Only a core parked in suspend(): the core also parks its sleeps in
+  // park_until_woken(), and resume() must not cut a spindle.sleep() short.
+  const auto& cores = runtime().cores;
+  if (id < 0 || static_cast<std::size_t>(id) >= cores.size() || !cores[id] ||
+      !cores[id]->suspended) {
+    return PyBool_FromLong(0);
+  }
   return PyBool_FromLong(core::wake(static_cast<int>(id), core::Wake::kReady));
 }
 
@@ -157,7 +195,13 @@ PyMethodDef methods[] = {
      "wait_fd_read(fd, timeout=None): True when fd is readable, False on timeout."},
     {"wait_fd_write", cfunc(m_wait_fd_write), METH_FASTCALL | METH_KEYWORDS,
      "wait_fd_write(fd, timeout=None): True when fd is writable, False on timeout."},
-    {"suspend", m_suspend, METH_NOARGS, "suspend(): parks this request until resume(core_id)."},
+    {"suspend", cfunc(m_suspend), METH_VARARGS | METH_KEYWORDS,
+     "suspend(timeout=None): parks this request until resume(core_id); True when resumed, "
+     "False on timeout."},
+    {"yield_now", m_yield_now, METH_NOARGS,
+     "yield_now(): lets every other ready request run once, then continues."},
+    {"masterpid", m_masterpid, METH_NOARGS, "masterpid(): the pid of the master process."},
+    {"log", m_log, METH_O, "log(message): writes message to the server log (level INFO)."},
     {"resume", m_resume, METH_O,
      "resume(core_id): wakes a request parked in suspend(); False if it is not parked there."},
     {"postfork", m_postfork, METH_O,
@@ -185,38 +229,90 @@ PyObject* init_spindle_module() {
     return nullptr;
   }
   Py_INCREF(cancelled_error);
+  const Runtime& rt = runtime();
   if (PyModule_AddObject(m, "Cancelled", cancelled_error) < 0 ||
-      PyModule_AddStringConstant(m, "version", "spindle") < 0) {
+      PyModule_AddStringConstant(m, "version", "spindle") < 0 ||
+      PyModule_AddIntConstant(m, "processes", rt.processes) < 0 ||
+      PyModule_AddIntConstant(m, "cores", rt.async_cores) < 0) {
     Py_DECREF(m);
     return nullptr;
   }
   return m;
 }
 
+bool extend_spindle_module() {
+  PyObject* spindle = PyImport_ImportModule("spindle");
+  PyObject* helpers = spindle ? PyImport_ImportModule("_spindle_async") : nullptr;
+  PyObject* names = helpers ? PyObject_GetAttrString(helpers, "__all__") : nullptr;
+  PyObject* seq = names ? PySequence_Fast(names, "_spindle_async.__all__ must be a list") : nullptr;
+  bool ok = seq != nullptr;
+  for (Py_ssize_t i = 0; ok && i < PySequence_Fast_GET_SIZE(seq); ++i) {
+    PyObject* name = PySequence_Fast_GET_ITEM(seq, i);
+    PyObject* value = PyObject_GetAttr(helpers, name);
+    ok = value && PyObject_SetAttr(spindle, name, value) == 0;
+    Py_XDECREF(value);
+  }
+  Py_XDECREF(seq);
+  Py_XDECREF(names);
+  Py_XDECREF(helpers);
+  Py_XDECREF(spindle);
+  if (!ok) log_exception("python: cannot complete the spindle module");
+  return ok;
+}
+
+namespace {
+
+// Calls a post-fork function; on failure logs why, naming `kind` and the
+// function, and returns false.
+bool call_postfork(PyObject* fn, const char* kind) {
+  Py_INCREF(fn);
+  PyObject* r = PyObject_CallNoArgs(fn);
+  if (r) {
+    Py_DECREF(r);
+    Py_DECREF(fn);
+    return true;
+  }
+  PyObject *type, *value, *tb;
+  PyErr_Fetch(&type, &value, &tb);  // keep the hook's error while asking its name
+  PyObject* name = PyObject_GetAttrString(fn, "__qualname__");
+  const char* s = name && PyUnicode_Check(name) ? PyUnicode_AsUTF8(name) : nullptr;
+  std::string what = std::string("python: ") + kind + " " + (s ? s : "?") +
+                     " failed; the worker will not start";
+  Py_XDECREF(name);
+  PyErr_Clear();
+  PyErr_Restore(type, value, tb);
+  log_exception(what.c_str());
+  Py_DECREF(fn);
+  return false;
+}
+
+}  // namespace
+
 bool run_postfork_hooks() {
   Py_ssize_t n = postfork_hooks ? PyList_GET_SIZE(postfork_hooks) : 0;
   for (Py_ssize_t i = 0; i < n; ++i) {
-    PyObject* fn = PyList_GET_ITEM(postfork_hooks, i);
-    Py_INCREF(fn);
-    PyObject* r = PyObject_CallNoArgs(fn);
-    if (!r) {
-      PyObject *type, *value, *tb;
-      PyErr_Fetch(&type, &value, &tb);  // keep the hook's error while asking its name
-      PyObject* name = PyObject_GetAttrString(fn, "__qualname__");
-      const char* s = name && PyUnicode_Check(name) ? PyUnicode_AsUTF8(name) : nullptr;
-      std::string what = std::string("python: postfork function ") + (s ? s : "?") +
-                         " failed; the worker will not start";
-      Py_XDECREF(name);
-      PyErr_Clear();
-      PyErr_Restore(type, value, tb);
-      log_exception(what.c_str());
-      Py_DECREF(fn);
-      return false;
-    }
-    Py_DECREF(r);
-    Py_DECREF(fn);
+    if (!call_postfork(PyList_GET_ITEM(postfork_hooks, i), "postfork function")) return false;
   }
-  return true;
+  // uWSGI's own hook: `uwsgi.post_fork_hook = f` in an app that imported uwsgi.
+  PyObject* uwsgi = PyDict_GetItemString(PyImport_GetModuleDict(), "uwsgi");  // borrowed
+  if (!uwsgi) return true;
+  PyObject* hook = PyObject_GetAttrString(uwsgi, "post_fork_hook");
+  if (!hook) {
+    PyErr_Clear();
+    return true;
+  }
+  bool ok = true;
+  if (hook != Py_None) {
+    if (!PyCallable_Check(hook)) {
+      SPINDLE_LOG_ERROR("python: uwsgi.post_fork_hook is not callable (a %s); the worker will "
+                        "not start", Py_TYPE(hook)->tp_name);
+      ok = false;
+    } else {
+      ok = call_postfork(hook, "uwsgi.post_fork_hook");
+    }
+  }
+  Py_DECREF(hook);
+  return ok;
 }
 
 }  // namespace spindle::python

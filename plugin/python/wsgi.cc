@@ -39,6 +39,13 @@ Sent no_start_response() {
   return Sent::kError;
 }
 
+// uWSGI's async apps yield "" where they mean "suspend here" (often before
+// start_response), and uWSGI lets it pass: an empty str counts as b"". Any
+// other str is still an error (PEP 3333: the body is bytes).
+bool empty_str(PyObject* item) {
+  return PyUnicode_Check(item) && PyUnicode_GET_LENGTH(item) == 0;
+}
+
 Sent not_bytes(PyObject* item) {
   PyErr_Format(PyExc_TypeError, "the application's response must be bytes, got %.100s",
                Py_TYPE(item)->tp_name);
@@ -53,6 +60,7 @@ Sent send_sequence(Request& rq, PyObject* seq) {
   std::uint64_t total = 0;
   for (Py_ssize_t i = 0; i < n; ++i) {
     PyObject* item = PySequence_Fast_GET_ITEM(fast, i);
+    if (empty_str(item)) continue;
     if (!PyBytes_Check(item)) return not_bytes(item);
     total += PyBytes_GET_SIZE(item);
   }
@@ -62,6 +70,7 @@ Sent send_sequence(Request& rq, PyObject* seq) {
   // change a list the app shares between them.
   for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(fast); ++i) {
     PyObject* item = PySequence_Fast_GET_ITEM(fast, i);
+    if (empty_str(item)) continue;
     if (!PyBytes_Check(item)) return not_bytes(item);
     Py_ssize_t len = PyBytes_GET_SIZE(item);
     if (len == 0) continue;
@@ -84,12 +93,12 @@ Sent send_iterable(Request& rq, PyObject* result) {
   if (!it) return Sent::kError;
   Sent sent = Sent::kDone;
   while (PyObject* item = PyIter_Next(it)) {
-    if (!PyBytes_Check(item)) {
+    if (!PyBytes_Check(item) && !empty_str(item)) {
       sent = not_bytes(item);
       Py_DECREF(item);
       break;
     }
-    Py_ssize_t len = PyBytes_GET_SIZE(item);
+    Py_ssize_t len = PyBytes_Check(item) ? PyBytes_GET_SIZE(item) : 0;
     if (len > 0) {
       if (!rq.started) {
         Py_DECREF(item);
