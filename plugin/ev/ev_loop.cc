@@ -68,6 +68,9 @@ class EvLoop final : public core::Loop {
     } else if (ev_is_active(tm)) {
       ev_timer_stop(loop_, tm);
     }
+    // libev counts from the time cached when this loop pass began; cores
+    // may have run for a while since, and a sleep must not end early.
+    ev_now_update(loop_);
     ev_timer_set(tm, seconds, 0.);
     ev_timer_start(loop_, tm);
     t.armed = true;
