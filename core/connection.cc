@@ -76,7 +76,16 @@ void Connection::wait_for_request() {
   loop.timer_start(timer_, worker_.cfg().http_timeout);
 }
 
-void Connection::on_io(IoWatcher* w, int) { static_cast<Connection*>(w->data)->on_readable(); }
+void Connection::on_io(IoWatcher* w, int) {
+  auto* c = static_cast<Connection*>(w->data);
+  if (c->state_ != State::kReading) {
+    // Pipelined bytes while a core serves this connection: the core reads
+    // them when it is done.
+    c->worker_.loop().io_set(c->io_, c->fd_, kNone);
+    return;
+  }
+  c->on_readable();
+}
 
 void Connection::on_timer(Timer* t) {
   auto* c = static_cast<Connection*>(t->data);
@@ -110,9 +119,10 @@ void Connection::on_readable() {
         if (got == Parse::kNeedMore) continue;
       }
       // A whole head: no more reading on the loop side until it is served.
-      Loop& loop = worker_.loop();
-      loop.io_set(io_, fd_, kNone);
-      loop.timer_stop(timer_);
+      // The read watcher stays armed: most requests end without parking,
+      // and re-arming the same interest afterwards would cost a syscall.
+      // Bytes that arrive meanwhile disarm it (on_io).
+      worker_.loop().timer_stop(timer_);
       state_ = State::kQueued;
       worker_.scheduler().submit(this);  // may serve and destroy this
       return;

@@ -80,7 +80,7 @@ bool Worker::setup() {
     engine_ = sp->make_suspend(suspend, cfg_);
   }
   if (!engine_) {
-    log(Level::kError, "no suspend engine named '%s'", suspend.c_str());
+    log(Level::kError, "cannot start the suspend engine '%s'", suspend.c_str());
     return false;
   }
 
