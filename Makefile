@@ -122,7 +122,7 @@ PYTEST := $(PYTHON) -m pytest -q -p no:cacheprovider
 
 live: spindle
 	$(PYTEST) t/live
-	@IFS='|'; for p in $(PAIRINGS); do \
+	@pairings='$(PAIRINGS)'; IFS='|'; for p in $$pairings; do \
 	  echo "== live conformance suite with: $$p"; \
 	  SPINDLE_EXTRA_ARGS="$$p" $(PYTEST) $(LIVE_CONFORMANCE) || exit 1; \
 	done
