@@ -15,7 +15,8 @@ globals.
                   and resumes on its own, then returns its result to the request
 /loop_park?s=0.2  (--tornado N only) the uWSGI greenlet pattern: a loop callback
                   is told to call me.switch(), then me.parent.switch() steps
-                  back to the loop until it does
+                  back to the loop until it does (through the IOLoop itself;
+                  loop_switch.py does it on any loop with spindle.call_later)
 """
 
 import json

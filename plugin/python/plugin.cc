@@ -89,6 +89,7 @@ class PythonPlugin final : public core::Plugin {
 
   bool worker_start(const core::Config& cfg, core::Loop& loop, fibers::Engine& engine) override {
     if (!start_thread_states(cfg, loop, engine)) return false;
+    runtime().loop = &loop;  // spindle.call_later() works from here on, postfork included
     return run_postfork_hooks();
   }
 

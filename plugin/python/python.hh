@@ -85,6 +85,7 @@ struct Runtime {
   unsigned long main_thread = 0;  // PyThread_get_thread_ident() of the worker
   PyThreadState* main_tstate = nullptr;
   PyThreadState* released = nullptr;  // saved by the loop's release hook
+  core::Loop* loop = nullptr;         // the worker's loop, from worker_start on
   std::vector<std::unique_ptr<CoreSlot>> cores;
 };
 
@@ -153,6 +154,10 @@ bool extend_spindle_module();
 // In a new worker: the @postfork functions in registration order, then the
 // uwsgi module's post_fork_hook if the app set one. False if one raised.
 bool run_postfork_hooks();
+
+// --- loop_calls.cc -------------------------------------------------------
+// Adds call_later(), add_callback() and their TimerHandle type to the module.
+bool loop_calls_init(PyObject* module);
 
 // True on the worker's main OS thread (not a thread the app started).
 bool on_main_thread();

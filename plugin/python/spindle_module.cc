@@ -6,8 +6,10 @@
 // spindle.Cancelled, a BaseException so that `except Exception` in the app
 // does not swallow it.
 //
-// What is simpler in Python (connect, wait) lives in lib/_spindle_async.py
-// and is added to this module by extend_spindle_module().
+// call_later() and add_callback(), which run callables from the loop rather
+// than park, live in loop_calls.cc. What is simpler in Python (connect, wait)
+// lives in lib/_spindle_async.py and is added to this module by
+// extend_spindle_module().
 #include <string>
 
 #include "core/log.hh"
@@ -224,7 +226,7 @@ PyObject* init_spindle_module() {
       "spindle.Cancelled", "A wait was cancelled by the server (it is stopping).",
       PyExc_BaseException, nullptr);
   if (!postfork_hooks || !cancelled_error || !input_init(m) || !errors_init(m) ||
-      !file_wrapper_init(m) || !responder_init(m)) {
+      !file_wrapper_init(m) || !responder_init(m) || !loop_calls_init(m)) {
     Py_DECREF(m);
     return nullptr;
   }
