@@ -25,7 +25,10 @@ struct Config {
   std::string loop = "ev";                 // --loop NAME
   int async = 1;                           // --async N cores per worker
   std::string suspend;                     // --fibers / --greenlet / --suspend NAME
-  std::uint64_t fiber_stack_size = 256 * 1024;  // --fiber-stack-size
+  // Reserved address space, not memory: only the pages a request touches
+  // become resident. C-level recursion in CPython (map, json, ast) needs
+  // room up to its recursion limit.
+  std::uint64_t fiber_stack_size = 2 * 1024 * 1024;  // --fiber-stack-size
   double reload_mercy = 30;                // --worker-reload-mercy: graceful stop bound
   std::string chdir;                       // --chdir DIR
   std::vector<std::string> env;            // --env NAME=VALUE

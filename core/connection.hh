@@ -82,6 +82,9 @@ class Connection final : public Exchange {
   bool send_iov(struct iovec* iov, int cnt);
   bool send_head(bool final);
   void build_error(int status);
+  bool declared() const;          // the body's length is known (app's or hint)
+  std::uint64_t room_left() const;
+  bool overran();
 
   Worker& worker_;
   const Listener& listener_;

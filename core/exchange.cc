@@ -35,6 +35,7 @@ const char* reason_phrase(int status) {
     case 500: return "Internal Server Error";
     case 501: return "Not Implemented";
     case 503: return "Service Unavailable";
+    case 505: return "HTTP Version Not Supported";
     default: return "Error";
   }
 }
@@ -75,6 +76,7 @@ void Connection::serve(Core& core) {
     if (!started_ && !finished_) fail(500);
     finish();
     end_request();
+    is_head_ = false;  // a rejection of what follows must not look like a HEAD answer
     if (!keep_alive_ || aborted_ || worker_.draining() || !drain_body()) {
       close_now();
       return;
@@ -294,8 +296,10 @@ bool Connection::start_response(std::string_view status, std::span<const Header>
     }
   }
   int code = (status[0] - '0') * 100 + (status[1] - '0') * 10 + (status[2] - '0');
-  if (code < 100) {
-    *why = "status code below 100";
+  if (code < 200) {
+    // A 1xx is interim: sent as the final answer, the client would read the
+    // next response as this one's.
+    *why = "1xx is not a final status";
     return false;
   }
   head_fields_.clear();
@@ -319,6 +323,10 @@ bool Connection::start_response(std::string_view status, std::span<const Header>
       }
     }
     if (iequal(h.name, "content-length")) {
+      if (app_length_) {
+        *why = "more than one Content-Length";
+        return false;
+      }
       std::uint64_t v = 0;
       if (h.value.empty()) {
         *why = "empty Content-Length";
@@ -348,7 +356,9 @@ bool Connection::start_response(std::string_view status, std::span<const Header>
   }
   if (close) keep_alive_ = false;
   status_line_.assign(status);
+  if (status_line_.size() == 3) status_line_ += ' ';  // the space is required, the reason is not
   status_ = code;
+  no_body_ = is_head_ || code == 204 || code == 304;
   started_ = true;
   return true;
 }
@@ -362,8 +372,7 @@ void Connection::set_length_hint(std::uint64_t n) {
 bool Connection::send_head(bool final) {
   const bool http = listener_.proto == Proto::kHttp;
   const bool http10 = http && parser_.head().version_minor == 0;
-  const bool bodiless_status = status_ < 200 || status_ == 204 || status_ == 304;
-  no_body_ = is_head_ || bodiless_status;
+  const bool bodiless_status = status_ == 204 || status_ == 304;
   out_.assign("HTTP/1.1 ");
   out_.append(status_line_);
   out_.append("\r\n");
@@ -371,7 +380,7 @@ bool Connection::send_head(bool final) {
   char num[48];
   if (app_length_) {
     // passed through as the app gave it
-  } else if (hint_ || final) {
+  } else if (hint_ || (final && !is_head_)) {
     if (!bodiless_status) {
       int k = snprintf(num, sizeof num, "Content-Length: %llu\r\n",
                        static_cast<unsigned long long>(hint_ ? hint_value_ : body_sent_));
@@ -438,6 +447,15 @@ bool Connection::write(std::string_view data) {
     return false;
   }
   if (data.empty()) return true;
+  bool overrun = false;
+  if (!no_body_ && declared()) {
+    std::uint64_t room = room_left();
+    if (data.size() > room) {
+      data = data.substr(0, room);
+      overrun = true;
+      keep_alive_ = false;
+    }
+  }
   iovec iov[4];
   int cnt = 0;
   if (!head_sent_) {
@@ -454,8 +472,27 @@ bool Connection::write(std::string_view data) {
     if (chunked_) iov[cnt++] = {const_cast<char*>("\r\n"), 2};
     body_sent_ += data.size();
   }
-  if (cnt == 0) return true;
-  return send_iov(iov, cnt);
+  bool ok = cnt == 0 || send_iov(iov, cnt);
+  if (overrun) return overran();
+  return ok;
+}
+
+bool Connection::declared() const { return app_length_ || hint_; }
+
+std::uint64_t Connection::room_left() const {
+  std::uint64_t want = app_length_ ? app_length_value_ : hint_value_;
+  return want > body_sent_ ? want - body_sent_ : 0;
+}
+
+// The app produced more body than its Content-Length: the extra bytes
+// would be read as the next response on this connection.
+bool Connection::overran() {
+  log(Level::kWarn, "\"%s\": the body is longer than its Content-Length; truncated, closing",
+      request_line_.c_str());
+  error_ = "response body longer than its Content-Length";
+  keep_alive_ = false;
+  aborted_ = true;
+  return false;
 }
 
 bool Connection::sendfile(int fd, off_t offset, std::uint64_t count) {
@@ -472,13 +509,19 @@ bool Connection::sendfile(int fd, off_t offset, std::uint64_t count) {
     }
     count = st.st_size > offset ? static_cast<std::uint64_t>(st.st_size - offset) : 0;
   }
+  bool overrun = false;
+  if (!no_body_ && declared() && count > room_left()) {
+    count = room_left();
+    overrun = true;
+    keep_alive_ = false;
+  }
   if (!head_sent_) {
     if (!app_length_ && !hint_) set_length_hint(count);
     send_head(false);
     iovec iov{out_.data(), out_.size()};
     if (!send_iov(&iov, 1)) return false;
   }
-  if (no_body_ || count == 0) return true;
+  if (no_body_ || count == 0) return overrun ? overran() : true;
   char chunk[24];
   if (chunked_) {
     int k = snprintf(chunk, sizeof chunk, "%llx\r\n", static_cast<unsigned long long>(count));
@@ -515,26 +558,25 @@ bool Connection::sendfile(int fd, off_t offset, std::uint64_t count) {
   }
   if (chunked_) {
     iovec iov{const_cast<char*>("\r\n"), 2};
-    return send_iov(&iov, 1);
+    if (!send_iov(&iov, 1)) return false;
   }
-  return true;
+  return overrun ? overran() : true;
 }
 
 bool Connection::finish() {
   if (finished_) return !aborted_;
   finished_ = true;
+  if (!no_body_ && declared() && room_left() > 0) {
+    // The client would wait for bytes that never come, or read the next
+    // response as the rest of this one: only a close keeps it in step.
+    log(Level::kWarn, "\"%s\": the body is %llu bytes short of its Content-Length; closing",
+        request_line_.c_str(), static_cast<unsigned long long>(room_left()));
+    keep_alive_ = false;
+  }
   if (!head_sent_) {
     send_head(true);
     iovec iov{out_.data(), out_.size()};
     return send_iov(&iov, 1);
-  }
-  if (app_length_ && !no_body_ && body_sent_ != app_length_value_) {
-    // The client would wait for bytes that never come, or read ours as the
-    // next response: only a close keeps it in step.
-    log(Level::kWarn, "\"%s\": the app sent %llu body bytes for Content-Length %llu; closing",
-        request_line_.c_str(), static_cast<unsigned long long>(body_sent_),
-        static_cast<unsigned long long>(app_length_value_));
-    keep_alive_ = false;
   }
   if (chunked_) {
     iovec iov{const_cast<char*>("0\r\n\r\n"), 5};

@@ -118,6 +118,7 @@ int HttpParser::on_header_field(llhttp_t* p, const char* at, std::size_t n) {
   const bool fresh = s->in_value_ || h.header_count == 0;
   // ": " and CRLF count once per field, however the name arrives.
   if (!s->count_head(n + (fresh ? 4 : 0))) return s->fail(431, "request header fields too large");
+  if (fresh && h.header_count == kMaxHeaders) return s->fail(431, "too many header fields");
   if (fresh) {
     // A new field: reuse the slot's strings to keep their capacity.
     if (h.header_count == h.headers.size()) h.headers.emplace_back();
@@ -165,6 +166,7 @@ int HttpParser::on_headers_complete(llhttp_t* p) {
     }
   }
   if (p->method == HTTP_CONNECT) return s->fail(405, "CONNECT not supported");
+  if (h.version_major != 1) return s->fail(505, "HTTP version not supported");
   if (h.has_content_length && s->limits_.max_body && h.content_length > s->limits_.max_body)
     return s->fail(413, "request body too large");
   s->head_complete_ = true;

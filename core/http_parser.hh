@@ -38,6 +38,10 @@ struct RequestHead {
 
 class HttpParser {
  public:
+  // More fields than this is an attack or a broken client (Apache's default
+  // limit too); it also bounds the per-request work on duplicate names.
+  static constexpr std::size_t kMaxHeaders = 100;
+
   struct Limits {
     std::size_t max_head = 8192;    // request line + headers, bytes
     std::uint64_t max_body = 0;     // 0: unlimited

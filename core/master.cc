@@ -40,6 +40,7 @@ class Master {
   void reap();
   void reload();
   bool reexec();
+  bool new_code_starts();
   void adopt_old_workers();
   void stop_all();
   void check_harakiri();
@@ -115,7 +116,10 @@ void Master::reap() {
       log(Level::kInfo, "worker %d (pid %d) %s", c.id, static_cast<int>(pid), how);
       continue;
     }
-    log(Level::kWarn, "worker %d (pid %d) %s; respawning", c.id, static_cast<int>(pid), how);
+    // A clean exit is a recycle (--max-requests); anything else is news.
+    bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    log(clean ? Level::kInfo : Level::kWarn, "worker %d (pid %d) %s; respawning", c.id,
+        static_cast<int>(pid), how);
     // A worker that cannot even start would spin: slow the respawn down.
     if (WIFEXITED(status) && WEXITSTATUS(status) == 3 && monotonic_ms() - c.started_ms < 1000)
       usleep(500 * 1000);
@@ -176,7 +180,35 @@ void Master::adopt_old_workers() {
   unsetenv("SPINDLE_OLD_WORKERS");
 }
 
+// Before a reload replaces this master, a throwaway copy of the new one
+// loads the app: a syntax error in new code must leave the old workers
+// serving, not take the whole server down.
+bool Master::new_code_starts() {
+  pid_t pid = fork();
+  if (pid < 0) return false;
+  if (pid == 0) {
+    sigprocmask(SIG_UNBLOCK, &signals_, nullptr);
+    setenv("SPINDLE_CHECK_ONLY", "1", 1);
+    if (!g_start_dir.empty() && chdir(g_start_dir.c_str()) < 0) _exit(126);
+    execv("/proc/self/exe", argv_);
+    _exit(127);
+  }
+  int status = 0;
+  for (int waited_ms = 0; waited_ms < 120000; waited_ms += 50) {
+    if (waitpid(pid, &status, WNOHANG) == pid) return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    usleep(50 * 1000);
+  }
+  kill(pid, SIGKILL);
+  waitpid(pid, &status, 0);
+  return false;
+}
+
 void Master::reload() {
+  if (!new_code_starts()) {
+    log(Level::kError, "reload refused: the new code does not start (see above); "
+                       "the current workers keep serving");
+    return;
+  }
   if (reexec()) return;
   log(Level::kInfo, "reload: starting new workers");
   std::vector<Child> old = children_;

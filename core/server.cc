@@ -83,6 +83,13 @@ int run_server(int argc, char** argv) {
   }
   signal(SIGPIPE, SIG_IGN);
 
+  // A reload's trial run (see master.cc): load the app, bind nothing.
+  if (getenv("SPINDLE_CHECK_ONLY")) {
+    for (Plugin* p : plugins())
+      if (!p->master_init(cfg)) return 1;
+    return 0;
+  }
+
   std::vector<Listener> listeners;
   auto add_listener = [&](Proto proto, const std::string& spec) {
     Listener l;

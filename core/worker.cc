@@ -115,6 +115,8 @@ bool Worker::setup() {
   loop_->io_set(signal_io_, signal_fd_, kRead);
   mercy_.cb = on_mercy;
   mercy_.data = this;
+  accept_retry_.cb = on_accept_retry;
+  accept_retry_.data = this;
   return true;
 }
 
@@ -142,10 +144,10 @@ void Worker::accept_ready() {
                        SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (fd < 0) {
         if (errno == EINTR || errno == ECONNABORTED) continue;
-        if (errno == EMFILE || errno == ENFILE)
-          log(Level::kWarn, "accept: %s", strerror(errno));
+        if (errno == EMFILE || errno == ENFILE) pause_accepting(errno);
         break;
       }
+      out_of_fds_ = false;
       if (!l.unix_socket) {
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -153,6 +155,22 @@ void Worker::accept_ready() {
       (new Connection(*this, l, fd, peer))->start();
     }
   }
+}
+
+// Out of file descriptors: the pending connection stays in the kernel's
+// queue and the level-triggered accept fd would wake the loop at once, for
+// ever. Stop watching it for a moment; closed connections free fds.
+void Worker::pause_accepting(int err) {
+  if (!out_of_fds_)
+    log(Level::kWarn, "accept: %s; pausing accepts until descriptors free up", strerror(err));
+  out_of_fds_ = true;
+  loop_->io_stop(accept_io_);
+  loop_->timer_start(accept_retry_, 0.1);
+}
+
+void Worker::on_accept_retry(Timer* t) {
+  auto* self = static_cast<Worker*>(t->data);
+  if (!self->draining_) self->loop_->io_set(self->accept_io_, self->accept_epfd_, kRead);
 }
 
 void Worker::add(Connection* c) {
@@ -194,6 +212,7 @@ void Worker::begin_drain(const char* why) {
   // Stop taking connections; the other workers (or the new generation)
   // accept what is still queued on the shared sockets.
   loop_->io_close(accept_io_);
+  loop_->timer_stop(accept_retry_);
   close(accept_epfd_);
   accept_epfd_ = -1;
   for (Connection* c = conns_; c;) {

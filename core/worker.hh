@@ -41,6 +41,8 @@ class Worker {
   static void on_accept(IoWatcher* w, int revents);
   static void on_signal(IoWatcher* w, int revents);
   static void on_mercy(Timer* t);
+  static void on_accept_retry(Timer* t);
+  void pause_accepting(int err);
   void accept_ready();
   void begin_drain(const char* why);
   void maybe_finish_drain();
@@ -59,6 +61,8 @@ class Worker {
   IoWatcher accept_io_;
   IoWatcher signal_io_;
   Timer mercy_;
+  Timer accept_retry_;
+  bool out_of_fds_ = false;
   Connection* conns_ = nullptr;
   std::size_t conn_count_ = 0;
   long requests_ = 0;

@@ -166,10 +166,11 @@ class TornadoLoop final : public core::Loop {
         check(PyObject_CallFunction(update_handler_, "il", fd, events), "tornado: update_handler");
       } else {
         if (!s->tramp) s->tramp = new_tramp(Kind::kIo, &w);
-        check(PyObject_CallFunction(add_handler_, "iOl", fd, reinterpret_cast<PyObject*>(s->tramp),
-                                    events),
-              "tornado: add_handler");
-        s->registered = true;
+        PyObject* r = PyObject_CallFunction(add_handler_, "iOl", fd,
+                                            reinterpret_cast<PyObject*>(s->tramp), events);
+        // Refused (the fd is watched already): never remove what is not ours.
+        s->registered = r != nullptr;
+        check(r, "tornado: add_handler");
       }
     }
     w.fd = fd;
