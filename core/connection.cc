@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "core/log.hh"
+#include "core/text.hh"
 #include "core/uwsgi_codec.hh"
 #include "core/worker.hh"
 
@@ -175,16 +176,9 @@ Connection::Parse Connection::parse_uwsgi() {
     has_name |= v.name == "SERVER_NAME";
     has_port |= v.name == "SERVER_PORT";
     if (v.name == "REQUEST_URI") uri = v.value;
-    if (v.name == "CONTENT_LENGTH" && !v.value.empty()) {
-      std::uint64_t n = 0;
-      for (char c : v.value) {
-        if (c < '0' || c > '9' || n > (UINT64_MAX - 9) / 10) {
-          reject(400, "bad CONTENT_LENGTH");
-          return Parse::kClosed;
-        }
-        n = n * 10 + static_cast<std::uint64_t>(c - '0');
-      }
-      uwsgi_body_left_ = n;
+    if (v.name == "CONTENT_LENGTH" && !v.value.empty() && !parse_u64(v.value, &uwsgi_body_left_)) {
+      reject(400, "bad CONTENT_LENGTH");
+      return Parse::kClosed;
     }
   }
   std::string_view target = uri.substr(0, uri.find('#'));

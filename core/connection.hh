@@ -79,6 +79,9 @@ class Connection final : public Exchange {
 
   // Core-side I/O.
   long fill();  // reads more bytes into in_; parks on EAGAIN; -1 error, 0 EOF
+  ssize_t read_some(char* buf, std::size_t n);
+  bool wait_io(int interest);         // park on fd_; false (error_ set) on timeout/cancel
+  bool abort_with(std::string why);   // the response cannot complete: close after it
   bool send_iov(struct iovec* iov, int cnt);
   bool send_head(bool final);
   void build_error(int status);

@@ -12,6 +12,7 @@
 #include "core/log.hh"
 #include "core/park.hh"
 #include "core/scheduler.hh"
+#include "core/text.hh"
 #include "core/worker.hh"
 
 namespace spindle::core {
@@ -43,10 +44,6 @@ const char* reason_phrase(int status) {
 bool is_token_char(unsigned char c) {
   if (c <= 32 || c >= 127) return false;
   return !strchr("()<>@,;:\\\"/[]?={}", c);
-}
-
-bool iequal(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
 }
 
 constexpr char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -177,17 +174,13 @@ bool Connection::drain_body() {
 
 // --- request body ---------------------------------------------------------
 
-long Connection::fill() {
-  if (!in_.make_room(in_start_, in_end_)) {
-    error_ = "request too large for the input buffer";
-    return -1;
-  }
+// Reads what the socket has into buf (at most n bytes), parking this core
+// while it has nothing. >0: bytes read; 0: the client closed; -1: error,
+// timeout or cancel (error_ says which).
+ssize_t Connection::read_some(char* buf, std::size_t n) {
   for (;;) {
-    ssize_t r = ::read(fd_, in_.data() + in_end_, in_.size() - in_end_);
-    if (r > 0) {
-      in_end_ += static_cast<std::size_t>(r);
-      return r;
-    }
+    ssize_t r = ::read(fd_, buf, n);
+    if (r > 0) return r;
     if (r == 0) {
       error_ = "client closed the connection";
       return 0;
@@ -197,46 +190,53 @@ long Connection::fill() {
       error_ = std::string("read: ") + strerror(errno);
       return -1;
     }
-    if (park(io_, fd_, kRead, worker_.cfg().socket_timeout) == Wake::kTimeout) {
-      error_ = "timeout reading the request body";
-      return -1;
-    }
+    if (!wait_io(kRead)) return -1;
   }
+}
+
+bool Connection::wait_io(int interest) {
+  Wake why = park(io_, fd_, interest, worker_.cfg().socket_timeout);
+  if (why == Wake::kReady) return true;
+  error_ = why == Wake::kCancelled ? "cancelled"
+           : interest == kRead     ? "timeout reading the request body"
+                                   : "timeout writing the response";
+  return false;
+}
+
+bool Connection::abort_with(std::string why) {
+  error_ = std::move(why);
+  keep_alive_ = false;
+  aborted_ = true;
+  return false;
+}
+
+long Connection::fill() {
+  if (!in_.make_room(in_start_, in_end_)) {
+    error_ = "request too large for the input buffer";
+    return -1;
+  }
+  ssize_t r = read_some(in_.data() + in_end_, in_.size() - in_end_);
+  if (r > 0) in_end_ += static_cast<std::size_t>(r);
+  return r;
 }
 
 ssize_t Connection::read(char* buf, std::size_t n) {
   if (n == 0) return 0;
   if (listener_.proto == Proto::kUwsgi) {
-    for (;;) {
-      if (uwsgi_body_left_ == 0) return 0;
-      std::size_t want = n < uwsgi_body_left_ ? n : static_cast<std::size_t>(uwsgi_body_left_);
-      if (in_start_ < in_end_) {
-        std::size_t k = std::min(want, in_end_ - in_start_);
-        memcpy(buf, in_.data() + in_start_, k);
-        in_start_ += k;
-        uwsgi_body_left_ -= k;
-        return static_cast<ssize_t>(k);
-      }
-      // Large bodies go straight into the caller's buffer.
-      ssize_t r = ::read(fd_, buf, want);
-      if (r > 0) {
-        uwsgi_body_left_ -= static_cast<std::uint64_t>(r);
-        return r;
-      }
-      if (r == 0) {
-        error_ = "client closed the connection";
-        return -1;
-      }
-      if (errno == EINTR) continue;
-      if (errno != EAGAIN) {
-        error_ = std::string("read: ") + strerror(errno);
-        return -1;
-      }
-      if (park(io_, fd_, kRead, worker_.cfg().socket_timeout) == Wake::kTimeout) {
-        error_ = "timeout reading the request body";
-        return -1;
-      }
+    if (uwsgi_body_left_ == 0) return 0;
+    std::size_t want = n < uwsgi_body_left_ ? n : static_cast<std::size_t>(uwsgi_body_left_);
+    if (in_start_ < in_end_) {
+      std::size_t k = std::min(want, in_end_ - in_start_);
+      memcpy(buf, in_.data() + in_start_, k);
+      in_start_ += k;
+      uwsgi_body_left_ -= k;
+      return static_cast<ssize_t>(k);
     }
+    // Large bodies go straight into the caller's buffer.
+    ssize_t r = read_some(buf, want);
+    if (r <= 0) return -1;
+    uwsgi_body_left_ -= static_cast<std::uint64_t>(r);
+    return r;
   }
   for (;;) {
     if (body_off_ < body_.size()) {
@@ -322,30 +322,21 @@ bool Connection::start_response(std::string_view status, std::span<const Header>
         return false;
       }
     }
-    if (iequal(h.name, "content-length")) {
+    if (iequals(h.name, "content-length")) {
       if (app_length_) {
         *why = "more than one Content-Length";
         return false;
       }
-      std::uint64_t v = 0;
-      if (h.value.empty()) {
-        *why = "empty Content-Length";
+      if (!parse_u64(h.value, &app_length_value_)) {
+        *why = "invalid Content-Length '" + std::string(h.value.substr(0, 32)) + "'";
         return false;
       }
-      for (char c : h.value) {
-        if (c < '0' || c > '9' || v > (UINT64_MAX - 9) / 10) {
-          *why = "invalid Content-Length '" + std::string(h.value.substr(0, 32)) + "'";
-          return false;
-        }
-        v = v * 10 + static_cast<std::uint64_t>(c - '0');
-      }
       app_length_ = true;
-      app_length_value_ = v;
-    } else if (iequal(h.name, "connection")) {
+    } else if (iequals(h.name, "connection")) {
       // Hop-by-hop: the server owns it; honour a request to close.
       if (h.value.find("close") != std::string_view::npos) close = true;
       continue;
-    } else if (iequal(h.name, "transfer-encoding")) {
+    } else if (iequals(h.name, "transfer-encoding")) {
       *why = "hop-by-hop header Transfer-Encoding set by the application";
       return false;
     }
@@ -424,19 +415,9 @@ bool Connection::send_iov(iovec* iov, int cnt) {
       continue;
     }
     if (errno == EINTR) continue;
-    if (errno != EAGAIN) {
-      error_ = std::string("write: ") + strerror(errno);
-      keep_alive_ = false;
-      aborted_ = true;
-      return false;
-    }
+    if (errno != EAGAIN) return abort_with(std::string("write: ") + strerror(errno));
     // A slow reader parks only this core.
-    if (park(io_, fd_, kWrite, worker_.cfg().socket_timeout) == Wake::kTimeout) {
-      error_ = "timeout writing the response";
-      keep_alive_ = false;
-      aborted_ = true;
-      return false;
-    }
+    if (!wait_io(kWrite)) return abort_with(error_);
   }
 }
 
@@ -489,10 +470,7 @@ std::uint64_t Connection::room_left() const {
 bool Connection::overran() {
   log(Level::kWarn, "\"%s\": the body is longer than its Content-Length; truncated, closing",
       request_line_.c_str());
-  error_ = "response body longer than its Content-Length";
-  keep_alive_ = false;
-  aborted_ = true;
-  return false;
+  return abort_with("response body longer than its Content-Length");
 }
 
 bool Connection::sendfile(int fd, off_t offset, std::uint64_t count) {
@@ -536,25 +514,10 @@ bool Connection::sendfile(int fd, off_t offset, std::uint64_t count) {
       body_sent_ += static_cast<std::uint64_t>(r);
       continue;
     }
-    if (r == 0) {
-      error_ = "sendfile: file shorter than announced";
-      keep_alive_ = false;
-      aborted_ = true;
-      return false;
-    }
+    if (r == 0) return abort_with("sendfile: file shorter than announced");
     if (errno == EINTR) continue;
-    if (errno != EAGAIN) {
-      error_ = std::string("sendfile: ") + strerror(errno);
-      keep_alive_ = false;
-      aborted_ = true;
-      return false;
-    }
-    if (park(io_, fd_, kWrite, worker_.cfg().socket_timeout) == Wake::kTimeout) {
-      error_ = "timeout writing the response";
-      keep_alive_ = false;
-      aborted_ = true;
-      return false;
-    }
+    if (errno != EAGAIN) return abort_with(std::string("sendfile: ") + strerror(errno));
+    if (!wait_io(kWrite)) return abort_with(error_);
   }
   if (chunked_) {
     iovec iov{const_cast<char*>("\r\n"), 2};

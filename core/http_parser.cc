@@ -4,13 +4,13 @@
 
 #include <cstring>
 
+#include "core/text.hh"
+
 namespace spindle::core {
 
 namespace {
 
 HttpParser* self(llhttp_t* p) { return static_cast<HttpParser*>(p->data); }
-
-bool iequals(const std::string& a, const char* b) { return strcasecmp(a.c_str(), b) == 0; }
 
 std::string trim_lower(const std::string& s) {
   std::size_t b = s.find_first_not_of(" \t");

@@ -3,6 +3,7 @@
 #include <strings.h>
 
 #include "core/listener.hh"
+#include "core/text.hh"
 
 namespace spindle::core {
 
@@ -44,10 +45,6 @@ int hex(char c) {
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
   if (c >= 'A' && c <= 'F') return c - 'A' + 10;
   return -1;
-}
-
-bool same_name(const std::string& a, const std::string& b) {
-  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
 }
 
 }  // namespace
@@ -108,11 +105,11 @@ void build_http_vars(const RequestHead& head, const Listener& listener,
     // client could spoof a header a proxy in front believes it set.
     if (f.name.find('_') != std::string::npos) continue;
     bool seen = false;
-    for (std::size_t j = 0; j < i && !seen; ++j) seen = same_name(head.headers[j].name, f.name);
+    for (std::size_t j = 0; j < i && !seen; ++j) seen = iequals(head.headers[j].name, f.name);
     if (seen) continue;
     value = f.value;
     for (std::size_t j = i + 1; j < head.header_count; ++j) {
-      if (same_name(head.headers[j].name, f.name)) {
+      if (iequals(head.headers[j].name, f.name)) {
         value += ", ";
         value += head.headers[j].value;
       }
