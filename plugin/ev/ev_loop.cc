@@ -9,6 +9,7 @@
 
 #include "core/loop.hh"
 #include "core/plugin.hh"
+#include "core/task_queue.hh"
 
 namespace spindle::ev {
 
@@ -84,13 +85,7 @@ class EvLoop final : public core::Loop {
   }
 
   void post(Task& t) override {
-    if (t.queued) return;
-    t.queued = true;
-    t.next = nullptr;
-    if (tail_) tail_->next = &t;
-    else head_ = &t;
-    tail_ = &t;
-    if (!ev_is_active(&idle_)) ev_idle_start(loop_, &idle_);
+    if (tasks_.push(t) && !ev_is_active(&idle_)) ev_idle_start(loop_, &idle_);
   }
 
   void run() override { ev_run(loop_, 0); }
@@ -119,20 +114,10 @@ class EvLoop final : public core::Loop {
     t->cb(t);
   }
 
-  // Runs the tasks queued so far; tasks they post wait for the next round,
-  // so a core that keeps yielding cannot starve the loop.
   static void on_check(struct ev_loop* l, ev_check*, int) {
     EvLoop* s = self(l);
-    Task* t = s->head_;
-    s->head_ = s->tail_ = nullptr;
-    while (t) {
-      Task* next = t->next;
-      t->queued = false;
-      t->next = nullptr;
-      t->cb(t);
-      t = next;
-    }
-    if (!s->head_ && ev_is_active(&s->idle_)) ev_idle_stop(l, &s->idle_);
+    s->tasks_.drain();
+    if (s->tasks_.empty() && ev_is_active(&s->idle_)) ev_idle_stop(l, &s->idle_);
   }
 
   static void on_idle(struct ev_loop*, ev_idle*, int) {}
@@ -149,8 +134,7 @@ class EvLoop final : public core::Loop {
   struct ev_loop* loop_;
   ev_check check_;
   ev_idle idle_;
-  Task* head_ = nullptr;
-  Task* tail_ = nullptr;
+  core::TaskQueue tasks_;
   void (*release_)(void*) = nullptr;
   void (*acquire_)(void*) = nullptr;
   void* hook_data_ = nullptr;

@@ -19,6 +19,7 @@
 #include "core/log.hh"
 #include "core/options.hh"
 #include "core/plugin.hh"
+#include "core/task_queue.hh"
 
 namespace spindle::tornado {
 
@@ -218,13 +219,7 @@ class TornadoLoop final : public core::Loop {
 
   // One add_callback per batch of posted tasks, not one per task.
   void post(Task& t) override {
-    if (t.queued) return;
-    t.queued = true;
-    t.next = nullptr;
-    if (tail_) tail_->next = &t;
-    else head_ = &t;
-    tail_ = &t;
-    if (!drain_scheduled_) {
+    if (tasks_.push(t) && !drain_scheduled_) {
       drain_scheduled_ = true;
       check(PyObject_CallFunctionObjArgs(add_callback_, reinterpret_cast<PyObject*>(drain_),
                                          nullptr),
@@ -234,15 +229,7 @@ class TornadoLoop final : public core::Loop {
 
   void drain() {
     drain_scheduled_ = false;
-    Task* t = head_;
-    head_ = tail_ = nullptr;
-    while (t) {
-      Task* next = t->next;
-      t->queued = false;
-      t->next = nullptr;
-      t->cb(t);
-      t = next;
-    }
+    tasks_.drain();
   }
 
   void run() override {
@@ -271,8 +258,7 @@ class TornadoLoop final : public core::Loop {
   PyObject* remove_timeout_ = nullptr;
   PyObject* add_callback_ = nullptr;
   Trampoline* drain_ = nullptr;
-  Task* head_ = nullptr;
-  Task* tail_ = nullptr;
+  core::TaskQueue tasks_;
   bool drain_scheduled_ = false;
 };
 
