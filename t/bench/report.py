@@ -1,0 +1,268 @@
+"""Tables for stdout and t/bench/RESULTS.md."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import subprocess
+from typing import Optional
+
+from common import DISTURBED, RESULTS, ROOT, Scenario, Settings
+from parked import PARKED, SLEEP_S
+from scenarios import UNITS, Target
+
+def fmt(v, spec: str) -> str:
+    return "-" if v is None else format(v, spec)
+
+
+def row_notes(sc: Scenario, r: dict) -> list[str]:
+    notes = [sc.note] if sc.note else []
+    if r.get("reconnects"):
+        notes.append(f"{r['reconnects']:,} reconnects")
+    if r.get("timeouts"):
+        notes.append(f"{r['timeouts']:,} wrk timeouts")
+    if r.get("read_errors"):
+        notes.append(f"{r['read_errors']:,} read errors")
+    if r.get("non2xx"):
+        notes.append(f"{r['non2xx']:,} non-2xx")
+    if r.get("remeasured"):
+        notes.append(f"measured again after a disturbed run; least disturbed of {r['runs']} kept")
+    if r.get("note"):
+        notes.append(r["note"])
+    return notes
+
+
+def results_table(rows: list[tuple[Scenario, dict]]) -> list[str]:
+    out = ["| scenario | server | req/s | p50 ms | p99 ms | worker CPU µs/req | "
+           "master CPU µs/req | worker CPU use | others on its CPU | errors | note |",
+           "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for sc, r in wrk_rows(rows):
+        if "skipped" in r:
+            out.append(f"| {sc.name} | {sc.server} | - | - | - | - | - | - | - | - | "
+                       f"SKIPPED: {r['skipped']} |")
+            continue
+        util, others = r.get("worker_util"), r.get("others_util")
+        out.append("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
+            sc.name, sc.server, fmt(r.get("rps"), ",.0f"), fmt(r.get("p50_ms"), ".3f"),
+            fmt(r.get("p99_ms"), ".3f"), fmt(r.get("worker_us_per_req"), ".1f"),
+            fmt(r.get("master_us_per_req"), ".2f"),
+            "-" if util is None else f"{util * 100:.0f}%",
+            "-" if others is None else f"{others * 100:.0f}%",
+            r.get("errors", "-"), "; ".join(row_notes(sc, r))))
+    return out
+
+
+def wrk_rows(rows):
+    return [(sc, r) for sc, r in rows if sc.kind == "wrk"]
+
+
+def parked_table(rows) -> list[str]:
+    out = ["| scenario | server | parked | time to park s | worker RSS idle MiB | "
+           "RSS parked MiB | growth MiB | KiB per parked request | note |",
+           "|---|---|---:|---:|---:|---:|---:|---:|---|"]
+    for sc, r in rows:
+        if sc.kind != "parked":
+            continue
+        if "skipped" in r:
+            out.append(f"| {sc.name} | {sc.server} | - | - | - | - | - | - | SKIPPED: {r['skipped']} |")
+            continue
+        before, after = r.get("rss_before_kib"), r.get("rss_parked_kib")
+        notes = [r["note"]] if r.get("note") else []
+        if r.get("connect_failed"):
+            notes.append(f"{r['connect_failed']:,} connects failed")
+        if r.get("answered_early"):
+            notes.append(f"{r['answered_early']:,} answered or closed early")
+        out.append("| {} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
+            sc.name, sc.server, fmt(r.get("parked"), ","), fmt(r.get("park_s"), ".1f"),
+            fmt(before / 1024 if before else None, ".1f"),
+            fmt(after / 1024 if after else None, ".1f"),
+            fmt((after - before) / 1024 if before and after else None, ".1f"),
+            fmt(r.get("kib_per_parked"), ".2f"), "; ".join(notes)))
+    return out
+
+
+def switch_table(rows) -> list[str]:
+    out = ["| benchmark | what | ns per suspend+resume (best of 3) | all runs | command |",
+           "|---|---|---:|---|---|"]
+    for sc, r in rows:
+        if sc.kind != "switch":
+            continue
+        if "skipped" in r:
+            out.append(f"| {sc.name} | {sc.server} | - | - | SKIPPED: {r['skipped']} |")
+            continue
+        out.append("| {} | {} | {:.1f} | {} | `{}` |".format(
+            sc.name, sc.server, r["ns"], ", ".join(f"{v:.1f}" for v in r["ns_all"]),
+            shell_line(r["command"])))
+    return out
+
+
+def probe_lines(rows) -> list[str]:
+    out = []
+    for sc, r in rows:
+        if sc.kind != "probe":
+            continue
+        out.append(f"`{sc.name}` ({sc.server}, app `{shell_line([str(sc.app)])}`):")
+        if "skipped" in r:
+            out.append(f"- SKIPPED: {r['skipped']}")
+        for f in r.get("findings", []):
+            out.append(f"- {f}")
+        out.append("")
+    return out
+
+
+def target_value(t: Target, results: dict) -> tuple[Optional[float], str]:
+    """The figure a target checks, and why it is missing if it is."""
+    a = results.get(t.row)
+    b = results.get(t.baseline) if t.baseline else None
+    if a is None or (t.baseline and b is None):
+        return None, "not run"
+    if "skipped" in a or (b is not None and "skipped" in b):
+        return None, "row skipped"
+    va = a.get(t.metric)
+    if b is None:
+        return va, "" if va is not None else "no figure"
+    vb = b.get(t.metric)
+    if va is None or not vb:
+        return None, "no figure"
+    return va / vb, ""
+
+
+def targets_table(targets: list[Target], results: dict) -> tuple[list[str], list[str]]:
+    out = ["| spindle row | figure | against | value | target | verdict |",
+           "|---|---|---|---:|---|---|"]
+    verdicts = []
+    for t in targets:
+        if t.row not in results and (t.baseline is None or t.baseline not in results):
+            continue
+        v, why = target_value(t, results)
+        sym = {">=": "≥", "<=": "≤", "<": "<", "": ""}[t.op]
+        unit = "×" if t.baseline else ""
+        if v is None:
+            verdict = f"n/a ({why})"
+        elif t.bound is None:
+            verdict = "(info)"
+        else:
+            ok = {">=": v >= t.bound, "<=": v <= t.bound, "<": v < t.bound}[t.op]
+            verdict = "PASS" if ok else "MISS"
+            verdicts.append(verdict)
+        spec = ".2f" if t.baseline or v is None or abs(v) < 1000 else ",.0f"
+        goal = "-" if t.bound is None else f"{sym} {t.bound:g}{unit}"
+        out.append(f"| {t.row} | {UNITS.get(t.metric, t.metric)}"
+                   f"{' ratio' if t.baseline else ''} | {t.baseline or '-'} | "
+                   f"{fmt(v, spec)}{unit if v is not None else ''} | {goal} | "
+                   f"{verdict} |")
+    return out, verdicts
+
+
+def first_line(argv: list[str]) -> str:
+    try:
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+        return (r.stdout + r.stderr).strip().splitlines()[0]
+    except (OSError, IndexError, subprocess.TimeoutExpired):
+        return "unknown"
+
+
+def module_versions() -> str:
+    out = subprocess.run(
+        ["/usr/bin/python3", "-c", "import importlib.metadata as m\n"
+         "for n in ('gunicorn', 'gevent', 'greenlet', 'tornado'):\n"
+         "    try: print(n, m.version(n))\n"
+         "    except Exception: print(n, 'missing')"],
+        capture_output=True, text=True, timeout=20)
+    return ", ".join(out.stdout.split("\n")[:-1]) or "unknown"
+
+
+def machine_info(st: Settings) -> list[str]:
+    model = "unknown"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    spindle_version = first_line([str(st.spindle), "--version"]) if st.spindle.exists() else "not built"
+    return [
+        f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}",
+        f"- CPUs (nproc): {os.cpu_count()}; model: {model}",
+        f"- kernel: {platform.system()} {platform.release()}",
+        f"- pinning: server on CPU {st.server_cpu}, wrk on CPU {st.client_cpu}",
+        f"- spindle: {spindle_version}",
+        f"- uWSGI: {first_line(['uwsgi', '--version'])}",
+        f"- wrk: {first_line(['wrk', '-v']).split(' Copyright')[0]}",
+        f"- Python: {first_line(['/usr/bin/python3', '--version'])}; "
+        f"{module_versions()}",
+        f"- warm-up {st.warmup:g} s, measured run {st.duration:g} s per row"
+        + (f", best of {st.repeat} runs (least other load on the server's CPU)"
+           if st.repeat > 1 else ""),
+    ]
+
+
+def shell_line(argv: list[str]) -> str:
+    """argv as a command line relative to the repository root."""
+    def rel(a: str) -> str:
+        a = str(a)
+        return "./spindle" if a == str(ROOT / "spindle") else a.replace(str(ROOT) + "/", "")
+    return " ".join(rel(a) for a in argv)
+
+
+def ceiling(duration: float, overhead: float, conns: int = 1000, wait: float = 0.1) -> float:
+    """Best req/s of a closed loop of conns connections that each wait `wait` per request."""
+    return conns * int(duration / (wait + overhead)) / duration
+
+
+def write_results(st: Settings, rows, table, comp) -> None:
+    lines = ["# spindle benchmark results", "",
+             "Written by `t/bench/run.py` (`make bench`); see `t/bench/README.md` for how to read it.",
+             "", "## Machine", "", *machine_info(st), ""]
+    if wrk_rows(rows):
+        lines += ["## Throughput", "",
+                  "hello/chunks: 50 connections, default engines. sleep/*: 100 ms sleep per "
+                  "request, 1,000 connections, 1 worker with 1,000 async cores (gunicorn: "
+                  "1,000 worker connections). tornado/*: Tornado's IOLoop as the loop engine, "
+                  "1,000 connections, 1 worker with 1,000 cores.",
+                  "",
+                  "A run of D seconds with 1,000 connections that each wait 100 ms per request "
+                  "cannot pass 1,000 × ⌊D / (0.1 s + overhead)⌋ / D requests per second: "
+                  f"{ceiling(st.duration, 0.001):,.0f} req/s at {st.duration} s with 1 ms of "
+                  f"overhead per request, {ceiling(st.duration, 0.002):,.0f} with 2 ms (wrk "
+                  "counts from the start, before the first answers).", "", *table, ""]
+    disturbed = [sc.name for sc, r in wrk_rows(rows) if r.get("others_util", 0.0) > DISTURBED]
+    if disturbed:
+        lines += [f"Disturbed: on {len(disturbed)} of {len(wrk_rows(rows))} rows other load took "
+                  f"over 10% of the server's CPU (load average {os.getloadavg()[0]:.1f} at the "
+                  f"end: {', '.join(disturbed)}), so their req/s and latency understate the "
+                  "server; CPU per request holds up better. Rerun on a quiet machine for figures "
+                  "to quote.", ""]
+    if any(sc.kind == "parked" for sc, _ in rows):
+        lines += ["## Parked memory", "",
+                  f"{PARKED:,} requests asleep at once ({SLEEP_S} s each) on one worker, opened "
+                  "by the benchmark itself in batches; worker VmRSS idle (after a warm-up) and "
+                  "once the app's own counter shows them all parked.", "", *parked_table(rows), ""]
+    if any(sc.kind == "switch" for sc, _ in rows):
+        lines += ["## Switch cost", "", *switch_table(rows), ""]
+    if any(sc.kind == "probe" for sc, _ in rows):
+        lines += ["## uWSGI --ugreen (checked on every run)", "",
+                  "Why uWSGI's async sleep row runs `--async 1000 --greenlet` with a timerfd "
+                  "sleep (`uwsgi.wait_fd_read` + `yield b\"\"`) instead of `--ugreen` with "
+                  "`uwsgi.async_sleep`:", "", *probe_lines(rows),
+                  "The crash needs enough overlap: in trials 20 `uwsgi.suspend()` requests at "
+                  "once were answered and 50 crashed the worker, hence 100 here.", ""]
+    if len(comp) > 2:
+        lines += ["## Targets", "",
+                  "A ratio is spindle / the row named under *against*.", "", *comp, ""]
+    lines += ["## Commands", "", "Ports are chosen at run time (spindle binds port 0 and reports it; the "
+              "others get a free port found beforehand); those shown are the ones used.", ""]
+    for sc, r in rows:
+        if "server_argv" in r:
+            lines += [f"- `{sc.name}`", f"  - server: `{shell_line(r['server_argv'])}`"]
+            if "wrk_argv" in r:
+                lines.append(f"  - load: `{shell_line(r['wrk_argv'])}` (after a "
+                             f"{st.warmup:g} s warm-up with the same arguments)")
+            elif sc.kind == "parked":
+                lines.append(f"  - load: {PARKED:,} connections from the benchmark process, "
+                             f"each sending `GET /?s={SLEEP_S}` (after a {st.warmup:g} s "
+                             "`wrk -t1 -c50` warm-up on `/?s=0.01`)")
+    lines.append("")
+    RESULTS.write_text("\n".join(lines))
