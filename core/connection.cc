@@ -96,25 +96,53 @@ void Connection::on_timer(Timer* t) {
   c->close_now();
 }
 
+char* Connection::scratch() {
+  alignas(64) static char buf[kScratch];
+  return buf;
+}
+
+long Connection::feed_scratch(const char* p, std::size_t n) {
+  long used = parser_.feed(p, n, &body_);
+  if (used >= 0 && static_cast<std::size_t>(used) < n)
+    in_.append(p + used, n - static_cast<std::size_t>(used), in_start_, in_end_);
+  return used;
+}
+
 void Connection::on_readable() {
+  const bool http = listener_.proto == Proto::kHttp;
   for (;;) {
-    if (!in_.make_room(in_start_, in_end_)) {
-      reject(listener_.proto == Proto::kHttp ? 431 : 413, "request head too large");
-      return;
+    // HTTP with nothing pending reads into the scratch buffer: the parser
+    // copies out what it needs, so the connection keeps no buffer at all.
+    const bool via_scratch = http && in_start_ == in_end_;
+    char* dst = scratch();
+    std::size_t room = kScratch;
+    if (!via_scratch) {
+      if (!in_.make_room(in_start_, in_end_)) {
+        reject(http ? 431 : 413, "request head too large");
+        return;
+      }
+      dst = in_.data() + in_end_;
+      room = in_.size() - in_end_;
     }
-    ssize_t r = ::read(fd_, in_.data() + in_end_, in_.size() - in_end_);
+    ssize_t r = ::read(fd_, dst, room);
     if (r > 0) {
-      in_end_ += static_cast<std::size_t>(r);
       since_request_ += static_cast<std::size_t>(r);
-      if (listener_.proto == Proto::kHttp) {
-        long n = parser_.feed(in_.data() + in_start_, in_end_ - in_start_, &body_);
+      if (http) {
+        long n;
+        if (via_scratch) {
+          n = feed_scratch(dst, static_cast<std::size_t>(r));
+        } else {
+          in_end_ += static_cast<std::size_t>(r);
+          n = parser_.feed(in_.data() + in_start_, in_end_ - in_start_, &body_);
+          if (n > 0) in_start_ += static_cast<std::size_t>(n);
+        }
         if (n < 0) {
           reject(parser_.error_status(), parser_.error_reason());
           return;
         }
-        in_start_ += static_cast<std::size_t>(n);
         if (!parser_.head_complete()) continue;
       } else {
+        in_end_ += static_cast<std::size_t>(r);
         Parse got = parse_uwsgi();
         if (got == Parse::kClosed) return;
         if (got == Parse::kNeedMore) continue;

@@ -78,7 +78,11 @@ class Connection final : public Exchange {
   bool drain_body();
 
   // Core-side I/O.
-  long fill();  // reads more bytes into in_; parks on EAGAIN; -1 error, 0 EOF
+  // Reads land in one worker-wide scratch buffer and go to the parser at
+  // once (no park in between); what it leaves is kept in in_.
+  static constexpr std::size_t kScratch = 64 * 1024;
+  static char* scratch();
+  long feed_scratch(const char* p, std::size_t n);
   ssize_t read_some(char* buf, std::size_t n);
   bool wait_io(int interest);         // park on fd_; false (error_ set) on timeout/cancel
   bool abort_with(std::string why);   // the response cannot complete: close after it

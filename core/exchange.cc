@@ -210,16 +210,6 @@ bool Connection::abort_with(std::string why) {
   return false;
 }
 
-long Connection::fill() {
-  if (!in_.make_room(in_start_, in_end_)) {
-    error_ = "request too large for the input buffer";
-    return -1;
-  }
-  ssize_t r = read_some(in_.data() + in_end_, in_.size() - in_end_);
-  if (r > 0) in_end_ += static_cast<std::size_t>(r);
-  return r;
-}
-
 ssize_t Connection::read(char* buf, std::size_t n) {
   if (n == 0) return 0;
   if (listener_.proto == Proto::kUwsgi) {
@@ -256,14 +246,18 @@ ssize_t Connection::read(char* buf, std::size_t n) {
       iovec iov{const_cast<char*>(kContinue), sizeof kContinue - 1};
       if (!send_iov(&iov, 1)) return -1;
     }
+    long used;
     if (in_start_ == in_end_) {
-      long got = fill();
+      ssize_t got = read_some(scratch(), kScratch);
       if (got <= 0) {
         keep_alive_ = false;
         return -1;
       }
+      used = feed_scratch(scratch(), static_cast<std::size_t>(got));
+    } else {
+      used = parser_.feed(in_.data() + in_start_, in_end_ - in_start_, &body_);
+      if (used > 0) in_start_ += static_cast<std::size_t>(used);
     }
-    long used = parser_.feed(in_.data() + in_start_, in_end_ - in_start_, &body_);
     if (used < 0) {
       error_ = parser_.error_reason();
       keep_alive_ = false;
@@ -271,7 +265,6 @@ ssize_t Connection::read(char* buf, std::size_t n) {
           parser_.error_status(), error_.c_str());
       return -1;
     }
-    in_start_ += static_cast<std::size_t>(used);
   }
 }
 

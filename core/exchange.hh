@@ -62,8 +62,9 @@ class Exchange {
 
   // --- response -----------------------------------------------------------
 
-  // Validates and records the status line ("200 OK") and headers. Nothing is
-  // sent yet: the head goes out with the first body bytes or at finish().
+  // Validates and records the status line ("200 OK") and headers, copying
+  // what it keeps (the views need only live for the call). Nothing is sent
+  // yet: the head goes out with the first body bytes or at finish().
   // May be called again while head_sent() is false (the exc_info case).
   // Returns false with a reason in *why when the status or a header is
   // malformed (the caller then answers 500).

@@ -1,6 +1,8 @@
-// A connection's input buffer: allocated on first use, small at first and
-// grown only when a request head needs it, so that thousands of idle or
-// parked connections cost little memory. Bytes [start, end) are unconsumed.
+// A connection's input buffer, for the bytes the parser has not taken yet:
+// a head that arrived in pieces (uwsgi), the next pipelined request. HTTP
+// reads go through a worker-wide scratch buffer first, so most connections
+// never allocate one, and thousands of idle or parked connections cost
+// little memory. Bytes [start, end) are unconsumed.
 #pragma once
 
 #include <cstddef>
@@ -34,16 +36,36 @@ class ReadBuffer {
       return true;
     }
     if (cap_ >= max_) return false;
-    std::size_t grown = cap_ ? (cap_ * 2 < max_ ? cap_ * 2 : max_) : kInitial;
+    grow(cap_ ? (cap_ * 2 < max_ ? cap_ * 2 : max_) : kInitial);
+    return true;
+  }
+
+  // Keeps n more bytes (whatever max says: the caller already bounded them).
+  void append(const char* p, std::size_t n, std::size_t& start, std::size_t& end) {
+    if (start == end) start = end = 0;
+    if (cap_ - end < n && start > 0) {
+      std::memmove(data_, data_ + start, end - start);
+      end -= start;
+      start = 0;
+    }
+    if (cap_ - end < n) {
+      std::size_t want = cap_ ? cap_ : kInitial;
+      while (want - end < n) want *= 2;
+      grow(want);
+    }
+    std::memcpy(data_ + end, p, n);
+    end += n;
+  }
+
+ private:
+  void grow(std::size_t grown) {
     // Not zeroed on purpose: only the pages bytes land in become resident.
     char* p = static_cast<char*>(std::realloc(data_, grown));
     if (!p) throw std::bad_alloc();
     data_ = p;
     cap_ = grown;
-    return true;
   }
 
- private:
   char* data_ = nullptr;
   std::size_t cap_ = 0;
   std::size_t max_;

@@ -2,10 +2,15 @@
 //
 // One stream object serves every request of the worker. It keeps an
 // unfinished line until its newline arrives, so print(x, file=errors), which
-// writes x and "\n" separately, makes one log line and not two.
+// writes x and "\n" separately, makes one log line and not two. The
+// unfinished line is kept per async core (requests interleave whenever one
+// parks, and one request's half line must not be glued to another's) and is
+// logged when the request ends; outside a request, and from threads the app
+// started, the worker's own buffer is used.
 #include <string>
 
 #include "core/log.hh"
+#include "core/park.hh"
 #include "plugin/python/python.hh"
 
 namespace spindle::python {
@@ -17,30 +22,43 @@ struct ErrorsObject {
 
 PyTypeObject* errors_type = nullptr;
 PyObject* the_stream = nullptr;
-std::string pending;
+std::string worker_pending;  // outside every request
 
-// Logs every complete line in pending, keeping an unfinished tail.
-void emit_lines() {
-  std::string::size_type nl = pending.rfind('\n');
+// The unfinished line of whoever is writing.
+std::string& pending() {
+  int core = on_main_thread() ? core::current_core() : -1;
+  return core < 0 ? worker_pending : core_slot(core).errors_pending;
+}
+
+// Logs every complete line in buf, keeping an unfinished tail.
+void emit_lines(std::string& buf) {
+  std::string::size_type nl = buf.rfind('\n');
   if (nl == std::string::npos) return;
-  core::log_text(core::Level::kError, pending.data(), nl);
-  pending.erase(0, nl + 1);
+  core::log_text(core::Level::kError, buf.data(), nl);
+  buf.erase(0, nl + 1);
+}
+
+void flush(std::string& buf) {
+  if (buf.empty()) return;
+  core::log_text(core::Level::kError, buf.data(), buf.size());
+  buf.clear();
 }
 
 bool append(PyObject* data) {
+  std::string& buf = pending();
   if (PyUnicode_Check(data)) {
     Py_ssize_t n;
     const char* s = PyUnicode_AsUTF8AndSize(data, &n);
     if (!s) return false;
-    pending.append(s, n);
+    buf.append(s, n);
   } else if (PyBytes_Check(data)) {
-    pending.append(PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data));
+    buf.append(PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data));
   } else {
     PyErr_Format(PyExc_TypeError, "wsgi.errors.write() takes str, not %.100s",
                  Py_TYPE(data)->tp_name);
     return false;
   }
-  emit_lines();
+  emit_lines(buf);
   return true;
 }
 
@@ -138,10 +156,13 @@ bool errors_init(PyObject* module) {
 
 PyObject* errors_stream() { return the_stream; }
 
-void errors_flush() {
-  if (pending.empty()) return;
-  core::log_text(core::Level::kError, pending.data(), pending.size());
-  pending.clear();
+void errors_flush() { flush(pending()); }
+
+void errors_flush_all() {
+  for (const std::unique_ptr<CoreSlot>& slot : runtime().cores) {
+    if (slot) flush(slot->errors_pending);
+  }
+  flush(worker_pending);
 }
 
 void log_exception(const char* what) {

@@ -6,6 +6,12 @@
 // buffered file, because frameworks treat a short read as the end. A small
 // internal buffer serves readline(); large reads go straight into the
 // result.
+//
+// Memory follows the bytes that really arrived, never what the client
+// claims: a read of a body announced as 100 TB starts with at most 1 MiB and
+// grows as data comes in. readline() without a size keeps PEP 3333's
+// meaning (the whole line, however long) and grows the same way, so a body
+// with no newline costs what --limit-post lets the client send.
 #include <algorithm>
 #include <cstring>
 
@@ -19,7 +25,8 @@ namespace {
 
 constexpr std::size_t kBufferSize = 8192;
 constexpr std::size_t kKeepBuffer = 64 * 1024;  // larger buffers are freed between requests
-constexpr Py_ssize_t kUnknownChunk = 64 * 1024;
+constexpr Py_ssize_t kUnknownChunk = 64 * 1024;       // first allocation, chunked body
+constexpr std::int64_t kFirstAlloc = 1024 * 1024;     // at most, whatever the body claims
 
 struct InputObject {
   PyObject_HEAD
@@ -45,7 +52,9 @@ std::int64_t remaining(InputObject* in) {
 }
 
 // Reads from the exchange into dst. Returns the count (0 at the end of the
-// body) or -1 with OSError set.
+// body) or -1 with OSError set; the request then remembers that its body
+// failed, so the OSError the app lets through is logged as what it is (the
+// client went away, or was too slow) and not as a bug in the app.
 Py_ssize_t pull(InputObject* in, char* dst, std::size_t n) {
   if (in->eof) return 0;
   // With a known length, the end is known too: no extra read (and no park)
@@ -56,6 +65,7 @@ Py_ssize_t pull(InputObject* in, char* dst, std::size_t n) {
   }
   ssize_t got = in->req->ex->read(dst, n);
   if (got < 0) {
+    in->req->body_failed = true;
     PyErr_Format(PyExc_OSError, "wsgi.input: %s", in->req->ex->error().c_str());
     return -1;
   }
@@ -100,12 +110,12 @@ PyObject* read_bytes(InputObject* in, Py_ssize_t size) {
   std::size_t avail = in->end - in->pos;
   if (size >= 0 && avail >= static_cast<std::size_t>(size)) return take(in, size);
   std::int64_t rest = remaining(in);
-  Py_ssize_t alloc = avail + (rest >= 0 ? rest : kUnknownChunk);
+  Py_ssize_t alloc = avail + (rest >= 0 ? std::min(rest, kFirstAlloc) : kUnknownChunk);
   if (size >= 0) alloc = std::min(alloc, size);
   if (alloc < 1) alloc = 1;
   PyObject* out = PyBytes_FromStringAndSize(nullptr, alloc);
   if (!out) return nullptr;
-  std::memcpy(PyBytes_AS_STRING(out), in->buf + in->pos, avail);
+  if (avail > 0) std::memcpy(PyBytes_AS_STRING(out), in->buf + in->pos, avail);
   in->pos = in->end = 0;
   Py_ssize_t have = avail;
   while (!in->eof && (size < 0 || have < size)) {
@@ -114,7 +124,13 @@ PyObject* read_bytes(InputObject* in, Py_ssize_t size) {
       break;
     }
     if (have == alloc) {
-      alloc = size < 0 ? alloc * 2 : std::min(alloc * 2, size);
+      // Doubling only once the bytes are here keeps the memory within twice
+      // what arrived; a known remainder caps it exactly.
+      Py_ssize_t grown = alloc * 2;
+      if (size >= 0) grown = std::min(grown, size);
+      std::int64_t rest_now = remaining(in);
+      if (rest_now > 0 && rest_now < grown - have) grown = have + rest_now;
+      alloc = grown;
       if (_PyBytes_Resize(&out, alloc) < 0) return nullptr;
     }
     Py_ssize_t got = pull(in, PyBytes_AS_STRING(out) + have, alloc - have);

@@ -94,7 +94,7 @@ class PythonPlugin final : public core::Plugin {
   }
 
   void worker_stop() override {
-    errors_flush();
+    errors_flush_all();
     // Give the app's atexit handlers a chance (metrics flushes, temp files),
     // without a full finalisation that could wait on the app's threads.
     PyObject* atexit = PyImport_ImportModule("atexit");

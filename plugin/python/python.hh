@@ -51,10 +51,10 @@ struct Request {
   core::Exchange* ex = nullptr;
   bool started = false;       // start_response succeeded at least once
   bool bad_response = false;  // start_response refused (app error even if swallowed)
-  bool has_length = false;    // the app sent Content-Length
-  bool wrote = false;         // body bytes went out through write()
   bool client_gone = false;   // a write failed: stop producing output
+  bool body_failed = false;   // reading the body failed (client gone, timeout, too large)
   std::int64_t content_length = -1;  // CONTENT_LENGTH, -1 if absent
+  std::uint64_t serial = 0;          // the worker's request count when it began (from 1)
 };
 
 // Per async core: its request, its thread state and the objects reused from
@@ -69,8 +69,7 @@ struct CoreSlot {
   PyObject* input = nullptr;           // wsgi.input
   core::IoWatcher watcher;             // spindle.wait_fd_read/write
   bool suspended = false;              // parked in spindle.suspend(): resume() may wake it
-  std::string head[2];                 // copies of status + headers (two: exc_info re-call)
-  int head_index = 0;
+  std::string errors_pending;          // wsgi.errors: this request's unfinished line
 };
 
 struct Runtime {
@@ -130,7 +129,12 @@ void responder_detach(PyObject* responder);
 // --- errors_stream.cc ----------------------------------------------------
 bool errors_init(PyObject* module);
 PyObject* errors_stream();  // borrowed: the one wsgi.errors object
+// Logs the caller's unfinished wsgi.errors line: the current core's inside a
+// request (each core keeps its own, so interleaved requests never merge
+// their partial lines), the worker's own outside one.
 void errors_flush();
+// Logs every unfinished line, of every core (the worker is stopping).
+void errors_flush_all();
 // Logs the pending Python exception with its traceback, after a one-line
 // `what`, and clears it.
 void log_exception(const char* what);

@@ -32,7 +32,7 @@ Request* live(PyObject* self, const char* what) {
 }
 
 // A str whose characters all fit in latin-1: its 1-byte representation is
-// exactly the latin-1 encoding, so it can be copied out without encoding.
+// exactly the latin-1 encoding, so it can be viewed without encoding.
 bool latin1(PyObject* s, const char* what, std::string_view* out) {
   if (!PyUnicode_Check(s)) {
     PyErr_Format(PyExc_TypeError, "start_response(): %s must be str, not %.100s", what,
@@ -46,17 +46,6 @@ bool latin1(PyObject* s, const char* what, std::string_view* out) {
   }
   *out = std::string_view(reinterpret_cast<const char*>(PyUnicode_1BYTE_DATA(s)),
                           PyUnicode_GET_LENGTH(s));
-  return true;
-}
-
-bool is_content_length(std::string_view name) {
-  static constexpr std::string_view kName = "content-length";
-  if (name.size() != kName.size()) return false;
-  for (std::size_t i = 0; i < name.size(); ++i) {
-    char c = name[i];
-    if (c >= 'A' && c <= 'Z') c += 'a' - 'A';
-    if (c != kName[i]) return false;
-  }
   return true;
 }
 
@@ -127,12 +116,11 @@ PyObject* start_response(PyObject* self, PyObject* const* args, Py_ssize_t nargs
     return nullptr;
   }
   Py_ssize_t n = PyList_GET_SIZE(list);
+  // Views into the app's str objects: they live for this call, and the
+  // exchange copies what it keeps before start_response returns.
   static std::vector<core::Header> headers;
   headers.clear();
   headers.reserve(n);
-  // The views handed to the exchange point into a copy owned by the core
-  // slot: the app may mutate or drop its list once start_response returns.
-  std::size_t bytes = status.size();
   for (Py_ssize_t i = 0; i < n; ++i) {
     PyObject* item = PyList_GET_ITEM(list, i);
     if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 2) {
@@ -146,24 +134,6 @@ PyObject* start_response(PyObject* self, PyObject* const* args, Py_ssize_t nargs
       return nullptr;
     }
     headers.push_back({name, value});
-    bytes += name.size() + value.size();
-  }
-  CoreSlot& slot = *as_responder(self)->slot;
-  slot.head_index ^= 1;  // the other copy may still be what the exchange holds
-  std::string& copy = slot.head[slot.head_index];
-  copy.clear();
-  copy.reserve(bytes);
-  auto keep = [&copy](std::string_view v) {
-    std::size_t at = copy.size();
-    copy.append(v);
-    return std::string_view(copy.data() + at, v.size());
-  };
-  status = keep(status);
-  bool has_length = false;
-  for (core::Header& h : headers) {
-    has_length = has_length || is_content_length(h.name);
-    h.name = keep(h.name);
-    h.value = keep(h.value);
   }
   std::string why;
   if (!req->ex->start_response(status, headers, &why)) {
@@ -173,9 +143,9 @@ PyObject* start_response(PyObject* self, PyObject* const* args, Py_ssize_t nargs
   }
   req->started = true;
   req->bad_response = false;
-  req->has_length = has_length;
-  Py_INCREF(slot.write);
-  return slot.write;
+  PyObject* write = as_responder(self)->slot->write;
+  Py_INCREF(write);
+  return write;
 }
 
 PyObject* write(PyObject* self, PyObject* data) {
@@ -195,7 +165,6 @@ PyObject* write(PyObject* self, PyObject* data) {
     return nullptr;
   }
   if (n > 0) {
-    req->wrote = true;
     // Parks while the socket is full; data stays alive: the caller holds it.
     if (!req->ex->write(std::string_view(PyBytes_AS_STRING(data), n))) {
       req->client_gone = true;

@@ -60,6 +60,14 @@ PyObject* m_core_id(PyObject*, PyObject*) {
   return PyLong_FromLong(on_main_thread() ? core::current_core() : -1);
 }
 
+// Tells requests apart for state kept per core across calls (uwsgi.py): 0
+// outside a request, else a number no other request of this worker had.
+PyObject* m_request_serial(PyObject*, PyObject*) {
+  int core = on_main_thread() ? core::current_core() : -1;
+  if (core < 0) return PyLong_FromLong(0);
+  return PyLong_FromUnsignedLongLong(core_slot(core).request.serial);
+}
+
 PyObject* m_sleep(PyObject*, PyObject* arg) {
   double seconds = PyFloat_AsDouble(arg);
   if (seconds == -1 && PyErr_Occurred()) return nullptr;
@@ -192,6 +200,8 @@ PyMethodDef methods[] = {
     {"worker_id", m_worker_id, METH_NOARGS, "worker_id(): this worker's number (1..processes)."},
     {"core_id", m_core_id, METH_NOARGS,
      "core_id(): the async core serving this request, -1 outside a request."},
+    {"_request_serial", m_request_serial, METH_NOARGS,
+     "_request_serial(): identifies the running request within the worker (0 outside one)."},
     {"sleep", m_sleep, METH_O, "sleep(seconds): parks this request; others keep running."},
     {"wait_fd_read", cfunc(m_wait_fd_read), METH_FASTCALL | METH_KEYWORDS,
      "wait_fd_read(fd, timeout=None): True when fd is readable, False on timeout."},

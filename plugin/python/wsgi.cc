@@ -65,7 +65,9 @@ Sent send_sequence(Request& rq, PyObject* seq) {
     total += PyBytes_GET_SIZE(item);
   }
   if (!rq.started) return no_start_response();
-  if (!rq.has_length && !rq.wrote && !rq.ex->head_sent()) rq.ex->set_length_hint(total);
+  // Ignored by the exchange when the app set Content-Length or the head is
+  // already out (write() was used).
+  rq.ex->set_length_hint(total);
   // Re-read the size each turn: a write may park, and other requests could
   // change a list the app shares between them.
   for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(fast); ++i) {
@@ -150,9 +152,7 @@ bool send_file(Request& rq, PyObject* wrapper, Sent* sent) {
     *sent = no_start_response();
     return true;
   }
-  if (!rq.has_length && !rq.wrote && !rq.ex->head_sent() && st.st_size >= offset) {
-    rq.ex->set_length_hint(static_cast<std::uint64_t>(st.st_size - offset));
-  }
+  // Sending to the end of the file lets the exchange announce its length.
   if (!rq.ex->sendfile(static_cast<int>(fd), static_cast<off_t>(offset), UINT64_MAX)) {
     rq.client_gone = true;
   }
@@ -210,10 +210,12 @@ void release(CoreSlot& slot) {
 class WsgiApp final : public core::App {
  public:
   void handle(core::Exchange& ex) override {
+    static std::uint64_t served = 0;
     CoreSlot& slot = core_slot(core::current_core());
     Request& rq = slot.request;
     rq = Request{};
     rq.ex = &ex;
+    rq.serial = ++served;
     bool failed = !serve(slot, ex);
     if (rq.bad_response && !failed) {
       SPINDLE_LOG_ERROR("python: %s: the application swallowed a start_response() error",
@@ -271,11 +273,20 @@ class WsgiApp final : public core::App {
   }
 
   // Logs the pending exception. An OSError from write() after the client
-  // left is not the app's fault: it just stopped early.
+  // left is not the app's fault: it just stopped early. Nor is one from
+  // wsgi.input when the body could not be read (the client went away or
+  // stalled, or sent too much): one line says so, without a traceback, and
+  // the request fails (fail() answers 413 for a body over --limit-post).
   static bool app_failed(Request& rq, core::Exchange& ex) {
     if (rq.client_gone && PyErr_ExceptionMatches(PyExc_OSError)) {
       PyErr_Clear();
       return true;
+    }
+    if (rq.body_failed && PyErr_ExceptionMatches(PyExc_OSError)) {
+      PyErr_Clear();
+      SPINDLE_LOG_WARN("python: %s: reading the request body failed: %s",
+                       request_label(ex).c_str(), ex.error().c_str());
+      return false;
     }
     log_app_error(ex);
     return false;

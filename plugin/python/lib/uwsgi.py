@@ -56,22 +56,26 @@ def log(message):
 
 # --- async mode ----------------------------------------------------------
 
-class _CoreState:
-    __slots__ = ("waited", "ready")
+class _RequestState:
+    __slots__ = ("request", "waited", "ready")
 
-    def __init__(self):
+    def __init__(self, request):
+        self.request = request  # spindle._request_serial() of its request
         self.waited = False  # a wait just happened: the next suspend() is that wait
         self.ready = -1  # what ready_fd() returns
 
 
-_states = {}  # core id -> _CoreState (a core serves one request at a time)
+_states = {}  # core id -> _RequestState of the request it serves (one at a time)
 
 
 def _state():
+    """The state of the running request: a fresh one when the core has moved
+    on to another request, so nothing of the last one leaks into it."""
     core = spindle.core_id()
+    request = spindle._request_serial()
     st = _states.get(core)
-    if st is None:
-        st = _states[core] = _CoreState()
+    if st is None or st.request != request:
+        st = _states[core] = _RequestState(request)
     return st
 
 
