@@ -1,7 +1,8 @@
 // The libev loop engine (--loop ev, the default).
 //
 // Watchers and timers live in the engine slot of the core's IoWatcher/Timer,
-// so arming one allocates nothing. libev batches interest changes until its
+// so arming one allocates nothing; timers run on a timerfd of their own for
+// sub-millisecond precision (precise_timers.hh). libev batches interest changes until its
 // next poll, so a stop and a restart in one iteration cost at most one
 // epoll_ctl. Posted tasks run from a check watcher; an idle watcher keeps
 // the poll from blocking while tasks wait.
@@ -10,6 +11,7 @@
 #include "core/loop.hh"
 #include "core/plugin.hh"
 #include "core/task_queue.hh"
+#include "plugin/ev/precise_timers.hh"
 
 namespace spindle::ev {
 
@@ -18,7 +20,6 @@ using core::Task;
 using core::Timer;
 
 static_assert(sizeof(ev_io) <= core::kEngineSlot, "ev_io must fit the engine slot");
-static_assert(sizeof(ev_timer) <= core::kEngineSlot, "ev_timer must fit the engine slot");
 
 class EvLoop final : public core::Loop {
  public:
@@ -27,6 +28,8 @@ class EvLoop final : public core::Loop {
     ev_check_init(&check_, on_check);
     ev_check_start(loop_, &check_);
     ev_idle_init(&idle_, on_idle);
+    ev_io_init(&timerfd_io_, on_timerfd, timers_.fd(), EV_READ);
+    ev_io_start(loop_, &timerfd_io_);
   }
   ~EvLoop() override { ev_loop_destroy(loop_); }
 
@@ -60,29 +63,8 @@ class EvLoop final : public core::Loop {
     w.initialised = false;
   }
 
-  void timer_start(Timer& t, double seconds) override {
-    ev_timer* tm = reinterpret_cast<ev_timer*>(t.engine);
-    if (!t.initialised) {
-      ev_timer_init(tm, on_timer, seconds, 0.);
-      tm->data = &t;
-      t.initialised = true;
-    } else if (ev_is_active(tm)) {
-      ev_timer_stop(loop_, tm);
-    }
-    // libev counts from the time cached when this loop pass began; cores
-    // may have run for a while since, and a sleep must not end early.
-    ev_now_update(loop_);
-    ev_timer_set(tm, seconds, 0.);
-    ev_timer_start(loop_, tm);
-    t.armed = true;
-  }
-
-  void timer_stop(Timer& t) override {
-    if (!t.initialised) return;
-    ev_timer* tm = reinterpret_cast<ev_timer*>(t.engine);
-    if (ev_is_active(tm)) ev_timer_stop(loop_, tm);
-    t.armed = false;
-  }
+  void timer_start(Timer& t, double seconds) override { timers_.start(t, seconds); }
+  void timer_stop(Timer& t) override { timers_.stop(t); }
 
   void post(Task& t) override {
     if (tasks_.push(t) && !ev_is_active(&idle_)) ev_idle_start(loop_, &idle_);
@@ -108,11 +90,7 @@ class EvLoop final : public core::Loop {
     w->cb(w, ((revents & EV_READ) ? core::kRead : 0) | ((revents & EV_WRITE) ? core::kWrite : 0));
   }
 
-  static void on_timer(struct ev_loop*, ev_timer* tm, int) {
-    auto* t = static_cast<Timer*>(tm->data);
-    t->armed = false;
-    t->cb(t);
-  }
+  static void on_timerfd(struct ev_loop* l, ev_io*, int) { self(l)->timers_.expire(); }
 
   static void on_check(struct ev_loop* l, ev_check*, int) {
     EvLoop* s = self(l);
@@ -135,6 +113,8 @@ class EvLoop final : public core::Loop {
   ev_check check_;
   ev_idle idle_;
   core::TaskQueue tasks_;
+  PreciseTimers timers_;
+  ev_io timerfd_io_;
   void (*release_)(void*) = nullptr;
   void (*acquire_)(void*) = nullptr;
   void* hook_data_ = nullptr;
