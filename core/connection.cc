@@ -13,6 +13,7 @@
 #include "core/text.hh"
 #include "core/uwsgi_codec.hh"
 #include "core/worker.hh"
+#include "core/worker_slot.hh"
 
 namespace spindle::core {
 
@@ -74,7 +75,11 @@ void Connection::wait_for_request() {
   io_.data = this;
   Loop& loop = worker_.loop();
   loop.io_set(io_, fd_, kRead);
-  loop.timer_start(timer_, worker_.cfg().http_timeout);
+  // The timer is lazy: arming it anew for every request would cost a heap
+  // operation (a Python call under Tornado) per request; instead the
+  // deadline moves and the timer, when it fires, checks it.
+  idle_deadline_ms_ = monotonic_ms() + static_cast<std::int64_t>(worker_.cfg().http_timeout * 1000);
+  if (!timer_.armed) loop.timer_start(timer_, worker_.cfg().http_timeout);
 }
 
 void Connection::on_io(IoWatcher* w, int) {
@@ -90,6 +95,16 @@ void Connection::on_io(IoWatcher* w, int) {
 
 void Connection::on_timer(Timer* t) {
   auto* c = static_cast<Connection*>(t->data);
+  Loop& loop = c->worker_.loop();
+  if (c->state_ != State::kReading) {  // a core serves it: not idle
+    loop.timer_start(c->timer_, c->worker_.cfg().http_timeout);
+    return;
+  }
+  std::int64_t left = c->idle_deadline_ms_ - monotonic_ms();
+  if (left > 0) {
+    loop.timer_start(c->timer_, static_cast<double>(left) / 1000.0);
+    return;
+  }
   if (c->since_request_ > 0)
     log(Level::kInfo, "%s:%s request head timeout; closing", c->peer_addr_.c_str(),
         c->peer_port_.c_str());
@@ -151,7 +166,6 @@ void Connection::on_readable() {
       // The read watcher stays armed: most requests end without parking,
       // and re-arming the same interest afterwards would cost a syscall.
       // Bytes that arrive meanwhile disarm it (on_io).
-      worker_.loop().timer_stop(timer_);
       state_ = State::kQueued;
       worker_.scheduler().submit(this);  // may serve and destroy this
       return;

@@ -99,7 +99,8 @@ class Connection final : public Exchange {
   std::string peer_addr_;
   std::string peer_port_;
   IoWatcher io_;
-  Timer timer_;
+  Timer timer_;                    // head and keep-alive idle timeout (lazy)
+  std::int64_t idle_deadline_ms_ = 0;
   State state_ = State::kReading;
   Core* core_ = nullptr;
 
