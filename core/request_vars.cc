@@ -78,10 +78,14 @@ void build_http_vars(const RequestHead& head, const Listener& listener,
     path = target.substr(0, q);
     query = target.substr(q + 1);
   }
-  // An absolute-form target (GET http://host/x) still names a local path.
+  // An absolute-form target (GET http://host/x) still names a local path,
+  // and its authority overrides the Host header (RFC 9112 3.2.2).
+  std::string_view authority;
   if (path.size() > 8 && (strncasecmp(path.data(), "http://", 7) == 0 ||
                           strncasecmp(path.data(), "https://", 8) == 0)) {
-    std::size_t slash = path.find('/', path.find("//") + 2);
+    std::size_t start = path.find("//") + 2;
+    std::size_t slash = path.find('/', start);
+    authority = path.substr(start, slash == std::string_view::npos ? slash : slash - start);
     path = slash == std::string_view::npos ? std::string_view("/") : path.substr(slash);
   }
   char proto[16];
@@ -99,6 +103,7 @@ void build_http_vars(const RequestHead& head, const Listener& listener,
   out->add("REMOTE_PORT", remote_port);
 
   std::string key, value;
+  bool host_seen = false;
   for (std::size_t i = 0; i < head.header_count; ++i) {
     const HeaderField& f = head.headers[i];
     // A name with '_' would alias a '-' name once mapped to HTTP_*: a
@@ -122,11 +127,17 @@ void build_http_vars(const RequestHead& head, const Listener& listener,
       out->add("CONTENT_LENGTH", value);
       continue;
     }
+    if (!authority.empty() && iequals(f.name, "host")) {
+      host_seen = true;
+      out->add("HTTP_HOST", authority);
+      continue;
+    }
     key.assign("HTTP_");
     for (char c : f.name)
       key.push_back(c == '-' ? '_' : static_cast<char>(toupper(static_cast<unsigned char>(c))));
     out->add(key, value);
   }
+  if (!authority.empty() && !host_seen) out->add("HTTP_HOST", authority);
 }
 
 }  // namespace spindle::core

@@ -157,6 +157,19 @@ void test_query_string(void**) {
   }
 }
 
+// RFC 9112 3.2.2: the target's authority wins over the Host header.
+void test_absolute_form_authority_is_the_host(void**) {
+  HttpParser p;
+  VarsBuilder b;
+  vars_for("GET http://origin.example:8080/x HTTP/1.1\r\nHost: other.example\r\n\r\n", &b, &p);
+  assert_string_equal(std::string(b.find("HTTP_HOST")).c_str(), "origin.example:8080");
+  HttpParser p2;
+  VarsBuilder b2;
+  vars_for("GET http://origin.example?q HTTP/1.1\r\nHost: origin.example\r\n\r\n", &b2, &p2);
+  assert_string_equal(std::string(b2.find("HTTP_HOST")).c_str(), "origin.example");
+  assert_string_equal(std::string(b2.find("PATH_INFO")).c_str(), "/");
+}
+
 // A fragment ends the path too, not just the query.
 void test_fragment_not_in_path(void**) {
   struct Case {
@@ -386,6 +399,7 @@ int main() {
       cmocka_unit_test(test_query_string),
       cmocka_unit_test(test_fragment_not_in_path),
       cmocka_unit_test(test_absolute_form_target),
+      cmocka_unit_test(test_absolute_form_authority_is_the_host),
       cmocka_unit_test(test_content_headers_unprefixed),
       cmocka_unit_test(test_http_header_names),
       cmocka_unit_test(test_underscore_header_dropped),
