@@ -164,6 +164,13 @@ void Scheduler::yield_now() {
   engine_.suspend();
 }
 
+void Scheduler::cancel_parked() {
+  for (auto& c : cores_) {
+    // A core with its task queued is about to run anyway.
+    if (c->parked && !c->task.queued) resume(*c, Wake::kCancelled);
+  }
+}
+
 bool Scheduler::wake(int core_id, Wake why) {
   Core* c = core(core_id);
   if (!c || !c->wakeable || !c->parked) return false;

@@ -53,6 +53,9 @@ class Scheduler {
   Core* current();
   Core* core(int id) { return id >= 0 && id < static_cast<int>(cores_.size()) ? cores_[id].get() : nullptr; }
 
+  // Wakes every parked core with Wake::kCancelled (a worker that must stop).
+  void cancel_parked();
+
   // Records what the core is serving, for --harakiri reports.
   void set_request_line(Core& c, const std::string& line);
 

@@ -229,10 +229,21 @@ void Worker::maybe_finish_drain() {
   if (conn_count_ == 0) loop_->stop();
 }
 
+// The drain took too long. First every parked request is woken with
+// kCancelled (the app sees spindle.Cancelled or a failed read/write) so it
+// can unwind and close; a second later the loop stops regardless.
 void Worker::on_mercy(Timer* t) {
   auto* self = static_cast<Worker*>(t->data);
-  log(Level::kWarn, "worker %d (pid %d): %zu connections still open after %.0fs; stopping",
-      self->id_, static_cast<int>(getpid()), self->conn_count_, self->cfg_.reload_mercy);
+  if (!self->mercy_spent_) {
+    self->mercy_spent_ = true;
+    log(Level::kWarn, "worker %d (pid %d): %zu connections still open after %.0fs; cancelling",
+        self->id_, static_cast<int>(getpid()), self->conn_count_, self->cfg_.reload_mercy);
+    self->loop_->timer_start(self->mercy_, 1.0);
+    self->sched_->cancel_parked();  // may close the last connection and stop the loop
+    return;
+  }
+  log(Level::kWarn, "worker %d (pid %d): %zu connections still open; stopping", self->id_,
+      static_cast<int>(getpid()), self->conn_count_);
   self->loop_->stop();
 }
 

@@ -67,6 +67,7 @@ class Worker {
   std::size_t conn_count_ = 0;
   long requests_ = 0;
   bool draining_ = false;
+  bool mercy_spent_ = false;
 };
 
 // Finds the plugins providing an engine by name (nullptr if none).

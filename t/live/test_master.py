@@ -314,3 +314,37 @@ def test_requests_survive_worker_crash_of_another(spindle):
     # a request inside the killed worker may legitimately fail; no more than
     # the number of client threads
     assert len(load.failures) <= 2, load.failures
+
+
+def test_sigterm_cancels_a_request_parked_past_the_mercy(spindle, tmp_path):
+    # Nobody ever resumes this request: the graceful stop must not wait for
+    # it for ever, nor drop it silently, but wake it with spindle.Cancelled.
+    app = tmp_path / "parked_forever.py"
+    app.write_text(
+        "import spindle\n"
+        "def application(environ, start_response):\n"
+        "    environ['wsgi.errors'].write('parked for good\\n')\n"
+        "    spindle.suspend()\n"
+        "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
+        "    return [b'resumed']\n")
+    s = spindle("--http-socket", "127.0.0.1:0", "--wsgi-file", str(app), "--async", "4",
+                "--worker-reload-mercy", "1", processes=1, extra=False)
+    result = {}
+
+    def client():
+        try:
+            result["status"] = requests.get(s.url + "/", timeout=30).status_code
+        except requests.RequestException as e:
+            result["error"] = repr(e)
+
+    th = threading.Thread(target=client)
+    th.start()
+    s.wait_for_log(r"parked for good", timeout=15)
+    t0 = time.monotonic()
+    rc = s.stop(signal.SIGTERM, timeout=25)
+    th.join(30)
+    assert rc == 0
+    assert time.monotonic() - t0 < 15
+    assert "cancelling" in s.log_text()
+    assert result.get("status") == 500, result
+    assert "Cancelled" in s.log_text()
