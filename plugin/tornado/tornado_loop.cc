@@ -13,7 +13,11 @@
 // dropped when it fires or is stopped, because Timer has no close.
 #include "plugin/python/python.hh"
 
+#include <algorithm>
 #include <cstring>
+#include <memory>
+#include <unordered_map>
+#include <vector>
 
 #include "core/config.hh"
 #include "core/log.hh"
@@ -37,9 +41,19 @@ struct Trampoline {
   void* target;
 };
 
+// Every watcher of one fd, behind one IOLoop handler: the IOLoop takes a
+// single handler per fd, while two cores may wait on the same fd
+// (spindle.wait_fd_read on a shared pipe). Entries live as long as the
+// loop, one per fd number ever watched, so a handler never outlives its
+// target and fd reuse costs nothing.
+struct FdEntry {
+  Trampoline* tramp = nullptr;
+  std::vector<IoWatcher*> watchers;
+  long registered = 0;  // events the IOLoop watches for this fd; 0: none
+};
+
 struct IoSlot {
-  Trampoline* tramp;
-  bool registered;
+  FdEntry* entry;  // the entry this watcher is in, or nullptr
 };
 
 struct TimerSlot {
@@ -150,47 +164,97 @@ class TornadoLoop final : public core::Loop {
   void io_set(IoWatcher& w, int fd, int interest) override {
     IoSlot* s = io_slot(w);
     if (!w.initialised) {
-      s->tramp = nullptr;
-      s->registered = false;
+      s->entry = nullptr;
       w.initialised = true;
       w.fd = fd;
+      w.interest = core::kNone;
     }
-    if (interest == w.interest && fd == w.fd && s->registered == (interest != core::kNone))
+    if (fd == w.fd && interest == w.interest && (s->entry != nullptr) == (interest != core::kNone))
       return;
-    long events = ((interest & core::kRead) ? kRead : 0) | ((interest & core::kWrite) ? kWrite : 0);
-    if (s->registered && (interest == core::kNone || fd != w.fd)) {
-      check(PyObject_CallFunction(remove_handler_, "i", w.fd), "tornado: remove_handler");
-      s->registered = false;
-    }
-    if (interest != core::kNone) {
-      if (s->registered) {
-        check(PyObject_CallFunction(update_handler_, "il", fd, events), "tornado: update_handler");
-      } else {
-        if (!s->tramp) s->tramp = new_tramp(Kind::kIo, &w);
-        PyObject* r = PyObject_CallFunction(add_handler_, "iOl", fd,
-                                            reinterpret_cast<PyObject*>(s->tramp), events);
-        // Refused (the fd is watched already): never remove what is not ours.
-        s->registered = r != nullptr;
-        check(r, "tornado: add_handler");
-      }
-    }
+    if (s->entry && (fd != w.fd || interest == core::kNone)) detach(w);
     w.fd = fd;
     w.interest = interest;
+    if (interest == core::kNone) return;
+    if (!s->entry) {
+      FdEntry& e = entry(fd);
+      e.watchers.push_back(&w);
+      s->entry = &e;
+    }
+    sync(*s->entry, fd);
   }
 
   void io_close(IoWatcher& w) override {
     if (!w.initialised) return;
-    IoSlot* s = io_slot(w);
-    if (s->registered)
-      check(PyObject_CallFunction(remove_handler_, "i", w.fd), "tornado: remove_handler");
-    Py_XDECREF(reinterpret_cast<PyObject*>(s->tramp));
-    s->tramp = nullptr;
-    s->registered = false;
+    if (io_slot(w)->entry) detach(w);
     w.interest = core::kNone;
     w.fd = -1;
     w.initialised = false;
   }
 
+  // The IOLoop reported events on an fd: each watcher that asked for them
+  // gets its callback. Callbacks may detach any watcher, their own too.
+  void dispatch(FdEntry& e, long events) {
+    int rev = ((events & kRead) ? core::kRead : 0) | ((events & kWrite) ? core::kWrite : 0);
+    IoWatcher* batch[8];
+    std::vector<IoWatcher*> many;
+    IoWatcher** list = batch;
+    std::size_t n = e.watchers.size();
+    if (n > 8) {
+      many = e.watchers;
+      list = many.data();
+    } else {
+      std::copy(e.watchers.begin(), e.watchers.end(), batch);
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+      IoWatcher* w = list[i];
+      if (std::find(e.watchers.begin(), e.watchers.end(), w) == e.watchers.end()) continue;
+      // An error or hang-up: let whoever waits find out from its own syscall.
+      int mine = (events & kError) ? w->interest : (rev & w->interest);
+      if (mine) w->cb(w, mine);
+    }
+  }
+
+ private:
+  FdEntry& entry(int fd) {
+    auto& slot = fds_[fd];
+    if (!slot) {
+      slot = std::make_unique<FdEntry>();
+      slot->tramp = new_tramp(Kind::kIo, slot.get());
+    }
+    return *slot;
+  }
+
+  void detach(IoWatcher& w) {
+    IoSlot* s = io_slot(w);
+    FdEntry& e = *s->entry;
+    e.watchers.erase(std::find(e.watchers.begin(), e.watchers.end(), &w));
+    s->entry = nullptr;
+    sync(e, w.fd);
+  }
+
+  // Tells the IOLoop the union of what this fd's watchers want.
+  void sync(FdEntry& e, int fd) {
+    long want = 0;
+    for (IoWatcher* w : e.watchers)
+      want |= ((w->interest & core::kRead) ? kRead : 0) | ((w->interest & core::kWrite) ? kWrite : 0);
+    if (want == e.registered) return;
+    if (want == 0) {
+      check(PyObject_CallFunction(remove_handler_, "i", fd), "tornado: remove_handler");
+    } else if (e.registered) {
+      check(PyObject_CallFunction(update_handler_, "il", fd, want), "tornado: update_handler");
+    } else {
+      PyObject* r = PyObject_CallFunction(add_handler_, "iOl", fd,
+                                          reinterpret_cast<PyObject*>(e.tramp), want);
+      if (!r) {
+        python::log_exception("tornado: add_handler");
+        return;  // registered stays 0: nothing to remove later
+      }
+      Py_DECREF(r);
+    }
+    e.registered = want;
+  }
+
+ public:
   void timer_start(Timer& t, double seconds) override {
     if (t.armed) timer_stop(t);
     TimerSlot* s = timer_slot(t);
@@ -259,6 +323,7 @@ class TornadoLoop final : public core::Loop {
   PyObject* add_callback_ = nullptr;
   Trampoline* drain_ = nullptr;
   core::TaskQueue tasks_;
+  std::unordered_map<int, std::unique_ptr<FdEntry>> fds_;
   bool drain_scheduled_ = false;
 };
 
@@ -266,13 +331,9 @@ PyObject* tramp_call(PyObject* self, PyObject* args, PyObject*) {
   auto* t = reinterpret_cast<Trampoline*>(self);
   switch (t->kind) {
     case Kind::kIo: {
-      auto* w = static_cast<IoWatcher*>(t->target);
       long events = 0;
       if (PyTuple_GET_SIZE(args) >= 2) events = PyLong_AsLong(PyTuple_GET_ITEM(args, 1));
-      int rev = ((events & kRead) ? core::kRead : 0) | ((events & kWrite) ? core::kWrite : 0);
-      // An error or hang-up: let whoever waits find out from its own syscall.
-      if (events & kError) rev |= w->interest;
-      w->cb(w, rev);
+      g_loop->dispatch(*static_cast<FdEntry*>(t->target), events);
       break;
     }
     case Kind::kTimer: {
