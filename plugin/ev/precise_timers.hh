@@ -46,7 +46,7 @@ class PreciseTimers {
     if (t.armed) stop(t);
     t.initialised = true;
     Slot* s = slot(t);
-    s->at_ns = now_ns() + static_cast<std::int64_t>(seconds * 1e9);
+    s->at_ns = now_ns() + to_ns(seconds);
     s->index = heap_.size();
     heap_.push_back(&t);
     sift_up(s->index);
@@ -79,6 +79,15 @@ class PreciseTimers {
 
  private:
   static constexpr std::int64_t kNever = INT64_MAX;
+  // Longer is "never" in practice, and keeps the deadline far from overflow
+  // (an infinite or huge duration must not wrap into the past).
+  static constexpr double kMaxSeconds = 1e9;
+
+  static std::int64_t to_ns(double seconds) {
+    if (!(seconds > 0)) return 0;  // negative or NaN: due now
+    if (seconds > kMaxSeconds) seconds = kMaxSeconds;
+    return static_cast<std::int64_t>(seconds * 1e9);
+  }
 
   static Slot* slot(core::Timer& t) { return reinterpret_cast<Slot*>(t.engine); }
   std::int64_t at(std::size_t i) { return slot(*heap_[i])->at_ns; }
@@ -88,8 +97,7 @@ class PreciseTimers {
     its.it_value.tv_sec = at_ns / 1000000000;
     its.it_value.tv_nsec = at_ns % 1000000000;
     if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0) its.it_value.tv_nsec = 1;
-    timerfd_settime(fd_, TFD_TIMER_ABSTIME, &its, nullptr);
-    armed_ns_ = at_ns;
+    if (timerfd_settime(fd_, TFD_TIMER_ABSTIME, &its, nullptr) == 0) armed_ns_ = at_ns;
   }
 
   void place(std::size_t i, core::Timer* t) {
