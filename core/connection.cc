@@ -62,7 +62,9 @@ Connection::~Connection() {
 
 void Connection::close_now() { delete this; }
 
-bool Connection::idle() const { return state_ == State::kReading && since_request_ == 0; }
+bool Connection::idle() const {
+  return state_ == State::kReading && since_request_ == 0 && !bytes_pending_;
+}
 
 void Connection::start() {
   wait_for_request();
@@ -86,7 +88,8 @@ void Connection::on_io(IoWatcher* w, int) {
   auto* c = static_cast<Connection*>(w->data);
   if (c->state_ != State::kReading) {
     // Pipelined bytes while a core serves this connection: the core reads
-    // them when it is done.
+    // them when it is done (and a drain must not take it for idle).
+    c->bytes_pending_ = true;
     c->worker_.loop().io_set(c->io_, c->fd_, kNone);
     return;
   }
@@ -125,6 +128,7 @@ long Connection::feed_scratch(const char* p, std::size_t n) {
 
 void Connection::on_readable() {
   const bool http = listener_.proto == Proto::kHttp;
+  bytes_pending_ = false;
   for (;;) {
     // HTTP with nothing pending reads into the scratch buffer: the parser
     // copies out what it needs, so the connection keeps no buffer at all.

@@ -39,6 +39,8 @@ class Connection final : public Exchange {
   void start();       // first read (the data is often there already)
   void close_now();   // from the loop side or the core side; destroys this
   bool idle() const;  // between requests with nothing read: safe to close on drain
+  // Answers `status` (a short body, Connection: close) and destroys this.
+  void refuse(int status, const std::string& reason) { reject(status, reason); }
 
   // Core side: serve requests until the connection goes back to the loop or
   // closes.
@@ -108,6 +110,7 @@ class Connection final : public Exchange {
   std::size_t in_start_ = 0;
   std::size_t in_end_ = 0;
   std::size_t since_request_ = 0;  // bytes received toward the next request
+  bool bytes_pending_ = false;     // the next request's bytes arrived while a core served
 
   HttpParser parser_;
   VarsBuilder vars_;

@@ -98,6 +98,7 @@ void Connection::serve(Core& core) {
     }
     // Back to the loop side; a level-triggered watcher reports bytes that
     // came in while we were busy.
+    in_.release_if_empty(in_start_, in_end_);
     core_ = nullptr;
     wait_for_request();
     return;

@@ -40,6 +40,16 @@ class ReadBuffer {
     return true;
   }
 
+  // Gives the memory back when nothing is pending (a connection going idle
+  // keeps no buffer, however large its last pipelined burst made it).
+  void release_if_empty(std::size_t& start, std::size_t& end) {
+    if (start != end || !data_) return;
+    std::free(data_);
+    data_ = nullptr;
+    cap_ = 0;
+    start = end = 0;
+  }
+
   // Keeps n more bytes (whatever max says: the caller already bounded them).
   void append(const char* p, std::size_t n, std::size_t& start, std::size_t& end) {
     if (start == end) start = end = 0;

@@ -58,6 +58,10 @@ Core* Scheduler::current() {
 }
 
 void Scheduler::submit(Connection* conn) {
+  if (cancelling_) {
+    conn->refuse(503, "the worker is stopping");
+    return;
+  }
   if (free_.empty()) {
     pending_.push_back(conn);
     return;
@@ -129,6 +133,7 @@ void Scheduler::on_task(Task* t) {
 }
 
 Wake Scheduler::suspend_parked(Core& c, double timeout) {
+  if (cancelling_) return Wake::kCancelled;  // every wait fails from now on
   if (timeout >= 0) loop_.timer_start(c.timer, timeout);
   c.parked = true;
   engine_.suspend();
@@ -157,6 +162,7 @@ Wake Scheduler::park_until_woken(double timeout) {
 }
 
 void Scheduler::yield_now() {
+  if (cancelling_) return;
   Core& c = *current();
   c.reason = Wake::kReady;
   loop_.post(c.task);
@@ -164,7 +170,15 @@ void Scheduler::yield_now() {
   engine_.suspend();
 }
 
-void Scheduler::cancel_parked() {
+void Scheduler::cancel_all() {
+  cancelling_ = true;
+  // Requests not started yet get a clear answer rather than a start that
+  // the stop would cut short.
+  while (!pending_.empty()) {
+    Connection* conn = pending_.front();
+    pending_.pop_front();
+    conn->refuse(503, "the worker is stopping");
+  }
   for (auto& c : cores_) {
     // A core with its task queued is about to run anyway.
     if (c->parked && !c->task.queued) resume(*c, Wake::kCancelled);

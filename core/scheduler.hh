@@ -53,8 +53,10 @@ class Scheduler {
   Core* current();
   Core* core(int id) { return id >= 0 && id < static_cast<int>(cores_.size()) ? cores_[id].get() : nullptr; }
 
-  // Wakes every parked core with Wake::kCancelled (a worker that must stop).
-  void cancel_parked();
+  // A worker that must stop: wakes every parked core with Wake::kCancelled,
+  // makes every later wait fail the same way at once, and answers requests
+  // that have not started with 503.
+  void cancel_all();
 
   // Records what the core is serving, for --harakiri reports.
   void set_request_line(Core& c, const std::string& line);
@@ -81,6 +83,7 @@ class Scheduler {
   std::vector<std::unique_ptr<Core>> cores_;
   std::vector<Core*> free_;
   std::deque<Connection*> pending_;
+  bool cancelling_ = false;
 };
 
 }  // namespace spindle::core

@@ -239,7 +239,7 @@ void Worker::on_mercy(Timer* t) {
     log(Level::kWarn, "worker %d (pid %d): %zu connections still open after %.0fs; cancelling",
         self->id_, static_cast<int>(getpid()), self->conn_count_, self->cfg_.reload_mercy);
     self->loop_->timer_start(self->mercy_, 1.0);
-    self->sched_->cancel_parked();  // may close the last connection and stop the loop
+    self->sched_->cancel_all();  // may close the last connection and stop the loop
     return;
   }
   log(Level::kWarn, "worker %d (pid %d): %zu connections still open; stopping", self->id_,

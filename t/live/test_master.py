@@ -3,6 +3,7 @@ SIGTERM/SIGINT graceful stop, max-requests recycling, harakiri."""
 
 import os
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -316,9 +317,24 @@ def test_requests_survive_worker_crash_of_another(spindle):
     assert len(load.failures) <= 2, load.failures
 
 
-def test_sigterm_cancels_a_request_parked_past_the_mercy(spindle, tmp_path):
-    # Nobody ever resumes this request: the graceful stop must not wait for
-    # it for ever, nor drop it silently, but wake it with spindle.Cancelled.
+def _server_has_read(server_port, client_port):
+    """True once the server's end of the connection from client_port has no
+    unread bytes (/proc/net/tcp rx_queue is 0): the worker took the request."""
+    want_local = ":%04X" % server_port
+    want_remote = ":%04X" % client_port
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            if fields[1].endswith(want_local) and fields[2].endswith(want_remote):
+                return int(fields[4].split(":")[1], 16) == 0
+    return False
+
+
+def test_sigterm_answers_every_request_still_held_past_the_mercy(spindle, tmp_path):
+    # Nobody ever resumes these requests: the graceful stop must neither wait
+    # for them for ever nor drop them. Parked ones are woken with
+    # spindle.Cancelled (500); queued ones, behind the 2 busy cores, are
+    # answered 503 instead of being started and cut off.
     app = tmp_path / "parked_forever.py"
     app.write_text(
         "import spindle\n"
@@ -327,24 +343,33 @@ def test_sigterm_cancels_a_request_parked_past_the_mercy(spindle, tmp_path):
         "    spindle.suspend()\n"
         "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
         "    return [b'resumed']\n")
-    s = spindle("--http-socket", "127.0.0.1:0", "--wsgi-file", str(app), "--async", "4",
+    s = spindle("--http-socket", "127.0.0.1:0", "--wsgi-file", str(app), "--async", "2",
                 "--worker-reload-mercy", "1", processes=1, extra=False)
-    result = {}
-
-    def client():
-        try:
-            result["status"] = requests.get(s.url + "/", timeout=30).status_code
-        except requests.RequestException as e:
-            result["error"] = repr(e)
-
-    th = threading.Thread(target=client)
-    th.start()
-    s.wait_for_log(r"parked for good", timeout=15)
+    conns = []
+    for i in range(4):
+        c = socket.create_connection(("127.0.0.1", s.port), timeout=30)
+        c.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        conns.append(c)
+        if i < 2:
+            s.wait_for_log(r"parked for good", timeout=15, count=i + 1)
+    deadline = time.monotonic() + 15
+    while not all(_server_has_read(s.port, c.getsockname()[1]) for c in conns[2:]):
+        assert time.monotonic() < deadline, "the queued requests never reached the worker"
+        time.sleep(0.02)
     t0 = time.monotonic()
     rc = s.stop(signal.SIGTERM, timeout=25)
-    th.join(30)
     assert rc == 0
     assert time.monotonic() - t0 < 15
+    statuses = []
+    for c in conns:
+        data = b""
+        while True:
+            chunk = c.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        c.close()
+        statuses.append(int(data.split(b" ", 2)[1]) if data.startswith(b"HTTP/1.1 ") else data)
+    assert sorted(statuses, key=str) == [500, 500, 503, 503], statuses
     assert "cancelling" in s.log_text()
-    assert result.get("status") == 500, result
     assert "Cancelled" in s.log_text()
