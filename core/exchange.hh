@@ -96,7 +96,7 @@ class Exchange {
 
   virtual const std::string& error() const = 0;
 
-  // Body bytes sent so far and the response status, for the access log.
+  // The response status (0 until start_response), for the access log.
   virtual int status() const = 0;
 };
 

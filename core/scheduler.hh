@@ -29,7 +29,6 @@ struct Core {
   Connection* conn = nullptr;
   Timer timer;
   Task task;                      // posted to resume this core (yield, cross-core wake)
-  IoWatcher own_io;               // for waits on fds the core itself owns
   Wake reason = Wake::kReady;
   bool parked = false;
   bool wakeable = false;          // parked in park_until_woken()

@@ -7,6 +7,7 @@ a limit, so a hung server fails a test instead of hanging the suite.
 
 import os
 import re
+import resource
 import shlex
 import signal
 import socket
@@ -120,7 +121,7 @@ class Server:
     _live = set()  # servers started and not yet stopped (for failure reports)
 
     def __init__(self, args, workdir, processes=None, env=None, extra=True, name="spindle",
-                 expect_bound=True):
+                 expect_bound=True, nofile=None):
         self.args = [str(a) for a in args] + (extra_args() if extra else [])
         self.workdir = str(workdir)
         os.makedirs(self.workdir, exist_ok=True)
@@ -133,13 +134,20 @@ class Server:
         self.returncode = None
         self.allow_crash_lines = False
         self.addresses = []  # (kind, address) in log order
+        self.nofile = nofile  # RLIMIT_NOFILE for the server, or None to inherit ours
 
     # -- life cycle ---------------------------------------------------------
     def start(self, timeout=20.0):
+        nofile = self.nofile
+
+        def limit_fds():
+            resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+
         self._log_file = open(self.log_path, "ab")
         self.proc = subprocess.Popen([spindle_bin()] + self.args, cwd=self.workdir,
                                      stdin=subprocess.DEVNULL, stdout=self._log_file,
-                                     stderr=self._log_file, env=self.env)
+                                     stderr=self._log_file, env=self.env,
+                                     preexec_fn=limit_fds if nofile else None)
         Server._live.add(self)
         try:
             self.wait_ready(timeout)

@@ -7,7 +7,6 @@ Every test also checks that the worker survived: same pid, and no
 """
 
 import re
-import resource
 import signal
 import socket
 import struct
@@ -231,36 +230,11 @@ def test_uwsgi_wait_state_does_not_leak_into_the_next_request(spindle):
 
 # --- 10. out of file descriptors ---------------------------------------------
 
-class LowFdServer(Server):
-    """A server whose master (and so its workers) starts with few fds."""
-
-    def __init__(self, *a, nofile=48, **kw):
-        super().__init__(*a, **kw)
-        self.nofile = nofile
-
-    def start(self, timeout=20.0):
-        nofile = self.nofile
-
-        def limit():
-            resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
-
-        self._log_file = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([spindle_bin()] + self.args, cwd=self.workdir,
-                                     stdin=subprocess.DEVNULL, stdout=self._log_file,
-                                     stderr=self._log_file, env=self.env, preexec_fn=limit)
-        Server._live.add(self)
-        try:
-            self.wait_ready(timeout)
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-
 @pytest.mark.slow
 def test_running_out_of_fds_does_not_spin_on_accept(tmp_path):
-    s = LowFdServer(["--http-socket", "127.0.0.1:0", "--wsgi-file", APP, "--processes", "1",
-                     "--async", "4", "--listen", "256"], str(tmp_path / "lowfd"))
+    # The master (and so its workers) starts with few descriptors.
+    s = Server(["--http-socket", "127.0.0.1:0", "--wsgi-file", APP, "--processes", "1",
+                "--async", "4", "--listen", "256"], str(tmp_path / "lowfd"), nofile=48)
     s.start()
     conns = []
     try:

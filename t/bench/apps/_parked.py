@@ -31,3 +31,22 @@ def parked(delta):
     if _map is not None:
         (n,) = struct.unpack_from("q", _map, 0)
         struct.pack_into("q", _map, 0, n + delta)
+
+
+BODY = b"slept\n"
+HEADERS = [("Content-Type", "text/plain"), ("Content-Length", str(len(BODY)))]
+
+
+def sleep_app(sleep):
+    """A WSGI app whose every request calls sleep(seconds), counted as parked."""
+
+    def application(environ, start_response):
+        parked(1)
+        try:
+            sleep(seconds(environ))
+        finally:
+            parked(-1)
+        start_response("200 OK", HEADERS)
+        return [BODY]
+
+    return application

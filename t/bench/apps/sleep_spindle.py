@@ -7,16 +7,4 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _parked  # noqa: E402
 import spindle  # noqa: E402
 
-BODY = b"slept\n"
-HEADERS = [("Content-Type", "text/plain"), ("Content-Length", str(len(BODY)))]
-
-
-def application(environ, start_response):
-    seconds = _parked.seconds(environ)
-    _parked.parked(1)
-    try:
-        spindle.sleep(seconds)
-    finally:
-        _parked.parked(-1)
-    start_response("200 OK", HEADERS)
-    return [BODY]
+application = _parked.sleep_app(spindle.sleep)
