@@ -20,11 +20,26 @@ B       := build
 LLHTTP_DIR := /usr/share/llhttp
 LLHTTP_OBJ := $(B)/llhttp/api.o $(B)/llhttp/http.o $(B)/llhttp/llhttp.o
 
+# Files that Debian packages provide, as FILE:PACKAGE. They are checked when a
+# recipe needs them, never while the Makefile is read, so `make run` and `make
+# test` always reach `make deps` on a fresh machine; a missing one stops the
+# build with one line naming its package. Each plugin.mk adds its own.
+NEED_FILES := $(foreach c,$(notdir $(LLHTTP_OBJ:.o=.c)),$(LLHTTP_DIR)/$(c):node-llhttp) \
+              /usr/share/include/llhttp/llhttp.h:node-llhttp \
+              /usr/include/boost/context/fiber.hpp:libboost-context-dev
+UNIT_NEED_FILES := /usr/include/cmocka.h:libcmocka-dev
+
 CORE_SRC   := $(filter-out core/main.cc,$(wildcard core/*.cc)) $(wildcard fibers/*.cc)
 # Each plugin/NAME/plugin.mk appends to PLUGIN_SRC, PLUGIN_CPPFLAGS, PLUGIN_LDLIBS.
 PLUGIN_SRC :=
 include $(foreach p,$(PLUGINS),plugin/$(p)/plugin.mk)
 CPPFLAGS += $(PLUGIN_CPPFLAGS)
+NEED_PATHS := $(foreach f,$(NEED_FILES),$(firstword $(subst :, ,$(f))))
+define need_file_rule
+$(firstword $(subst :, ,$(1))):
+	@echo "spindle: $$@ is missing (Debian package $(lastword $(subst :, ,$(1)))): run 'make deps'" >&2; exit 1
+endef
+$(foreach f,$(sort $(NEED_FILES) $(UNIT_NEED_FILES)),$(eval $(call need_file_rule,$(f))))
 LDLIBS   += $(PLUGIN_LDLIBS)
 
 CORE_OBJ   := $(CORE_SRC:%.cc=$(B)/%.o) $(LLHTTP_OBJ)
@@ -38,11 +53,11 @@ all: spindle
 spindle: $(B)/core/main.o $(CORE_OBJ) $(PLUGIN_OBJ)
 	$(CXX) $(LDFLAGS) -rdynamic -o $@ $^ $(LDLIBS)
 
-$(B)/%.o: %.cc
+$(B)/%.o: %.cc | $(NEED_PATHS)
 	@mkdir -p $(dir $@)
 	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -c -o $@ $<
 
-$(B)/llhttp/%.o: $(LLHTTP_DIR)/%.c
+$(B)/llhttp/%.o: $(LLHTTP_DIR)/%.c | $(NEED_PATHS)
 	@mkdir -p $(dir $@)
 	$(CC) -I/usr/share/include/llhttp -DLLHTTP_STRICT_MODE=1 $(CFLAGS) -c -o $@ $<
 
@@ -57,7 +72,7 @@ $(B)/plugins.cc: FORCE
 	   for p in $(PLUGINS); do echo "    spindle_plugin_$$p(),"; done; \
 	   echo '  };'; echo '  return table;'; echo '}'; } > $@.tmp
 	@cmp -s $@.tmp $@ && rm $@.tmp || mv $@.tmp $@
-$(B)/plugins.o: $(B)/plugins.cc
+$(B)/plugins.o: $(B)/plugins.cc | $(NEED_PATHS)
 	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -c -o $@ $<
 FORCE:
 
@@ -68,7 +83,7 @@ $(B)/python_lib.cc: FORCE
 	@$(PYTHON) plugin/python/embed_lib.py $@ $(wildcard plugin/python/lib/*.py)
 
 # Unit tests (CMocka) link the core and plugins without main().
-$(B)/t/%: t/unit/%.cc $(CORE_OBJ) $(PLUGIN_OBJ)
+$(B)/t/%: t/unit/%.cc $(CORE_OBJ) $(PLUGIN_OBJ) | /usr/include/cmocka.h
 	@mkdir -p $(dir $@)
 	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -o $@ $(filter %.cc %.o,$^) $(LDLIBS) -lcmocka
 
@@ -89,15 +104,21 @@ DEB_TEST  := python3-pytest python3-requests nginx python3-flask python3-django 
 DEB_BENCH := wrk uwsgi-core uwsgi-plugin-python3 uwsgi-plugin-greenlet-python3 \
              uwsgi-plugin-gevent-python3 uwsgi-plugin-tornado-python3 gunicorn python3-gevent
 
+# Installs the Debian packages of $(1) that are missing. Without apt-get, or
+# without root and sudo, it stops with one line naming what to install.
 define apt_install
 	@missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
 	  grep -q '^install ok installed' || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-	  echo "installing:" $$missing; \
-	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
-	fi
+	[ -z "$$missing" ] && exit 0; \
+	missing=$$(echo $$missing); \
+	if ! command -v apt-get >/dev/null 2>&1 || ! command -v dpkg-query >/dev/null 2>&1; then \
+	  echo "spindle: cannot install missing packages without apt-get (Debian 12): $$missing" >&2; exit 1; fi; \
+	SUDO=; if [ "$$(id -u)" != 0 ]; then \
+	  if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then SUDO=sudo; else \
+	  echo "spindle: missing Debian packages, install them as root: apt-get install $$missing" >&2; exit 1; fi; fi; \
+	echo "installing: $$missing"; \
+	{ $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; } || \
+	{ echo "spindle: apt-get could not install: $$missing" >&2; exit 1; }
 endef
 
 deps:

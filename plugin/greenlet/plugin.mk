@@ -5,15 +5,10 @@ $(error the greenlet plugin needs the python plugin: add python to PLUGINS \
   (e.g. make PLUGINS="python ev greenlet"))
 endif
 
-# greenlet.h ships inside Debian's python3-greenlet package. `make deps`
-# installs it, so the check is skipped for the goals that do not compile.
+# greenlet.h ships inside Debian's python3-greenlet package, which `make deps`
+# installs; the build checks for it when it compiles, not while reading this.
 GREENLET_INCLUDE := /usr/lib/python3/dist-packages/greenlet
-ifeq ($(filter deps deps-bench clean,$(MAKECMDGOALS)),)
-ifeq ($(wildcard $(GREENLET_INCLUDE)/greenlet.h),)
-$(error the greenlet plugin needs $(GREENLET_INCLUDE)/greenlet.h: run `make deps` \
-  (package python3-greenlet))
-endif
-endif
+NEED_FILES += $(GREENLET_INCLUDE)/greenlet.h:python3-greenlet
 
 PLUGIN_SRC += $(wildcard plugin/greenlet/*.cc)
 # Only this plugin's objects see greenlet's header directory: it also holds
