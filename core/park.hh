@@ -41,6 +41,14 @@ bool wake(int core_id, Wake why);
 // The index of the running core, or -1 on the main context.
 int current_core();
 
+// From any thread, at any time: runs fn(arg) soon on the loop of the worker
+// thread that owns core `core_id`, as a loop callback there (so it may
+// wake() that core). This is how a thread the app started (a
+// ThreadPoolExecutor's, an asyncio loop's) hands a result back. False if
+// there is no such core or its loop has stopped taking calls: fn will not
+// run and arg stays the caller's.
+bool call_on_core_thread(int core_id, void (*fn)(void* arg), void* arg);
+
 // This worker's number (1..processes), 0 in the master.
 int worker_id();
 

@@ -20,9 +20,15 @@ namespace spindle::core {
 
 namespace {
 int g_worker_id = 0;
+Worker* g_worker = nullptr;
 }
 
 int worker_id() { return g_worker_id; }
+
+bool call_on_core_thread(int core_id, void (*fn)(void*), void* arg) {
+  if (!g_worker || core_id < 0 || core_id >= g_worker->cfg().async) return false;
+  return g_worker->mailbox().send(fn, arg);
+}
 
 Plugin* loop_provider(std::string_view name) {
   for (Plugin* p : plugins())
@@ -117,6 +123,11 @@ bool Worker::setup() {
   mercy_.data = this;
   accept_retry_.cb = on_accept_retry;
   accept_retry_.data = this;
+  if (!mailbox_.open(*loop_)) {
+    log(Level::kError, "eventfd: %s", strerror(errno));
+    return false;
+  }
+  g_worker = this;
   return true;
 }
 
@@ -125,6 +136,7 @@ int Worker::run() {
   if (slot_) slot_->pid.store(getpid());
   log(Level::kInfo, "worker %d (pid %d) ready", id_, static_cast<int>(getpid()));
   loop_->run();
+  mailbox_.close();
   for (Plugin* p : plugins()) p->worker_stop();
   return 0;
 }

@@ -9,6 +9,7 @@
 #include "core/config.hh"
 #include "core/listener.hh"
 #include "core/loop.hh"
+#include "core/mailbox.hh"
 #include "core/plugin.hh"
 #include "core/scheduler.hh"
 #include "fibers/suspend.hh"
@@ -31,6 +32,7 @@ class Worker {
   Scheduler& scheduler() { return *sched_; }
   App* app() { return app_; }
   int id() const { return id_; }
+  Mailbox& mailbox() { return mailbox_; }
 
   void add(Connection* c);
   void remove(Connection* c);  // the connection is being destroyed
@@ -62,6 +64,7 @@ class Worker {
   IoWatcher signal_io_;
   Timer mercy_;
   Timer accept_retry_;
+  Mailbox mailbox_;  // calls from other threads (core/park.hh call_on_core_thread)
   bool out_of_fds_ = false;
   Connection* conns_ = nullptr;
   std::size_t conn_count_ = 0;

@@ -1,7 +1,7 @@
 """The spindle side of the same ideas, next to uWSGI-style code.
 
     /connect?addr=A[&timeout=T]  spindle.connect(A): send "ping\\n", read the answer
-    /wait                        spindle.wait() on a coroutine (needs --tornado N)
+    /wait                        spindle.wait() on a coroutine
     /spin                        loops on uwsgi.suspend() until /flag is requested
     /flag                        sets the flag a running /spin waits for
     /str?s=S                     yields the str S as a body chunk (only "" is allowed)

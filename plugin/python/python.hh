@@ -159,6 +159,16 @@ bool extend_spindle_module();
 // uwsgi module's post_fork_hook if the app set one. False if one raised.
 bool run_postfork_hooks();
 
+// True inside a request, on a worker thread; else false with RuntimeError
+// set ("spindle.WHAT() called from a thread the app started", ...).
+bool in_request_core(const char* what);
+// Sets spindle.Cancelled (the server cut a wait short) and returns nullptr.
+PyObject* raise_cancelled();
+
+// --- waker.cc ------------------------------------------------------------
+// Adds _waker() and the Waker type (a thread-safe wake of one core).
+bool waker_init(PyObject* module);
+
 // --- loop_calls.cc -------------------------------------------------------
 // Adds call_later(), add_callback() and their TimerHandle type to the module.
 bool loop_calls_init(PyObject* module);

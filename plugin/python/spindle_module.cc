@@ -22,7 +22,9 @@ namespace {
 PyObject* cancelled_error = nullptr;
 PyObject* postfork_hooks = nullptr;  // list, in registration order
 
-bool in_core(const char* what) {
+}  // namespace
+
+bool in_request_core(const char* what) {
   if (!on_main_thread()) {
     PyErr_Format(PyExc_RuntimeError, "spindle.%s() called from a thread the app started", what);
     return false;
@@ -34,6 +36,15 @@ bool in_core(const char* what) {
   }
   return true;
 }
+
+PyObject* raise_cancelled() {
+  PyErr_SetString(cancelled_error, "the wait was cancelled by the server");
+  return nullptr;
+}
+
+namespace {
+
+bool in_core(const char* what) { return in_request_core(what); }
 
 // None or a number of seconds (>= 0) -> -1 or the seconds.
 bool timeout_arg(PyObject* o, double* out) {
@@ -49,10 +60,7 @@ bool timeout_arg(PyObject* o, double* out) {
   return true;
 }
 
-PyObject* cancelled() {
-  PyErr_SetString(cancelled_error, "the wait was cancelled by the server");
-  return nullptr;
-}
+PyObject* cancelled() { return raise_cancelled(); }
 
 PyObject* m_worker_id(PyObject*, PyObject*) { return PyLong_FromLong(core::worker_id()); }
 
@@ -236,7 +244,8 @@ PyObject* init_spindle_module() {
       "spindle.Cancelled", "A wait was cancelled by the server (it is stopping).",
       PyExc_BaseException, nullptr);
   if (!postfork_hooks || !cancelled_error || !input_init(m) || !errors_init(m) ||
-      !file_wrapper_init(m) || !responder_init(m) || !loop_calls_init(m)) {
+      !file_wrapper_init(m) || !responder_init(m) || !loop_calls_init(m) ||
+      !waker_init(m)) {
     Py_DECREF(m);
     return nullptr;
   }

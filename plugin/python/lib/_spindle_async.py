@@ -113,28 +113,78 @@ def connect(address, timeout=None):
 def wait(awaitable, timeout=None):
     """wait(awaitable, timeout=None) -> its result
 
-    Parks this request until a Tornado or asyncio future, a coroutine or a
-    concurrent.futures.Future completes; returns its result or raises its
-    exception. After timeout seconds it cancels the future and raises
-    TimeoutError. Needs the worker's asyncio loop (--tornado N)."""
+    Parks this request until a concurrent.futures.Future (from a
+    ThreadPoolExecutor, say), an asyncio or Tornado future, a coroutine or
+    another awaitable completes; returns its result or raises its exception.
+    Only this request waits: the worker keeps serving the others, and the
+    thread that finishes the work wakes this core through the worker's loop.
+    After timeout seconds it cancels the work (where it can) and raises
+    TimeoutError.
+
+    Where it runs: a concurrent future runs where it was submitted. Under
+    --tornado, coroutines and futures run on the worker's own IOLoop. Under
+    the other loop engines a coroutine runs on an asyncio loop that spindle
+    starts in a thread of its own (one per worker, on first use), and an
+    asyncio future must belong to a loop that runs in some thread."""
     import asyncio
     import concurrent.futures
 
     if timeout is not None and not timeout >= 0:
-        raise ValueError("timeout must be a non-negative number or None")
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
         _discard(awaitable)
-        raise RuntimeError("spindle.wait needs an asyncio loop: run with --tornado N") from None
-    core = spindle.core_id()
-    if core < 0:
+        raise ValueError("timeout must be a non-negative number or None")
+    if spindle.core_id() < 0:
         _discard(awaitable)
         raise RuntimeError("spindle.wait() can only be called while serving a request")
     if isinstance(awaitable, concurrent.futures.Future):
-        fut = asyncio.wrap_future(awaitable, loop=loop)
-    else:
-        fut = asyncio.ensure_future(awaitable, loop=loop)
+        return _wait_threadsafe(awaitable, awaitable.add_done_callback, awaitable.cancel, timeout)
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        loop = None
+    if loop is not None:
+        return _wait_on_worker_loop(loop, asyncio.ensure_future(awaitable, loop=loop), timeout)
+    if asyncio.isfuture(awaitable):
+        owner = awaitable.get_loop()
+        if not owner.is_running():
+            raise RuntimeError("spindle.wait: the future's asyncio loop is not running in any "
+                               "thread, so nothing would ever complete it")
+
+        def watch(callback):
+            owner.call_soon_threadsafe(awaitable.add_done_callback, callback)
+
+        def cancel():
+            owner.call_soon_threadsafe(awaitable.cancel)
+
+        return _wait_threadsafe(awaitable, watch, cancel, timeout)
+    try:
+        fut = asyncio.run_coroutine_threadsafe(_awaited(awaitable), _helper_loop())
+    except BaseException:
+        _discard(awaitable)
+        raise
+    return _wait_threadsafe(fut, fut.add_done_callback, fut.cancel, timeout)
+
+
+def _wait_threadsafe(fut, watch, cancel, timeout):
+    """Parks until fut is done, woken from whichever thread completes it."""
+    if not fut.done():
+        waker = spindle._waker()
+        watch(waker)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        try:
+            while not fut.done():
+                left = None if deadline is None else max(0.0, deadline - time.monotonic())
+                if not waker.park(left) and not fut.done():
+                    raise TimeoutError("spindle.wait: not done after %gs" % timeout)
+        except BaseException:
+            cancel()
+            raise
+    return fut.result()
+
+
+def _wait_on_worker_loop(loop, fut, timeout):
+    """The worker's own asyncio loop (--tornado) completes fut: its done
+    callback runs on this thread and resumes the core directly."""
+    core = spindle.core_id()
     if not fut.done():
         def wake(_):
             spindle.resume(core)
@@ -152,6 +202,38 @@ def wait(awaitable, timeout=None):
             fut.cancel()
             raise
     return fut.result()
+
+
+async def _awaited(awaitable):
+    return await awaitable
+
+
+_helper = None
+
+
+def _helper_loop():
+    """The worker's asyncio loop for spindle.wait() under loop engines that
+    are not asyncio: a daemon thread, started on first use in this process
+    (never in the master, so it is not lost in a fork)."""
+    global _helper
+    import asyncio
+    import threading
+
+    pid = os.getpid()
+    if _helper is not None and _helper[0] == pid:
+        return _helper[1]
+    loop = asyncio.new_event_loop()
+    started = threading.Event()
+
+    def run():
+        asyncio.set_event_loop(loop)
+        loop.call_soon(started.set)
+        loop.run_forever()
+
+    threading.Thread(target=run, name="spindle-asyncio", daemon=True).start()
+    started.wait()
+    _helper = (pid, loop)
+    return loop
 
 
 def _discard(awaitable):
