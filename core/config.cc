@@ -55,6 +55,9 @@ void add_core_options(OptionTable& t, Config& cfg) {
          T::integer(cfg.max_requests, 0, 1000000000000L)});
   t.add({"harakiri", 't', true, "SECONDS", "kill a worker stuck in one request this long (0: off)",
          T::seconds(cfg.harakiri)});
+  t.add({"lazy-apps", 0, false, "",
+         "load the apps in each worker after fork; SIGHUP then replaces workers one by one",
+         T::flag(cfg.lazy_apps)});
   t.add({"worker-reload-mercy", 0, true, "SECONDS",
          "how long a graceful stop waits for busy workers", T::seconds(cfg.reload_mercy)});
 

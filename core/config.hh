@@ -30,6 +30,7 @@ struct Config {
   // room up to its recursion limit.
   std::uint64_t fiber_stack_size = 2 * 1024 * 1024;  // --fiber-stack-size
   double reload_mercy = 30;                // --worker-reload-mercy: graceful stop bound
+  bool lazy_apps = false;                  // --lazy-apps: load apps in each worker
   std::string chdir;                       // --chdir DIR
   std::vector<std::string> env;            // --env NAME=VALUE
   std::vector<std::string> ini_files;      // --ini (for the record)

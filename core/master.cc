@@ -45,6 +45,9 @@ class Master {
   void stop_all();
   void check_harakiri();
   void check_deadlines();
+  void chain_reload();
+  void chain_next();
+  void check_chain();
 
   const Config& cfg_;
   std::vector<Listener>& listeners_;
@@ -53,6 +56,11 @@ class Master {
   std::vector<Child> children_;
   bool stopping_ = false;
   sigset_t signals_;
+  // A --lazy-apps reload in progress: the worker ids still to replace, and
+  // the new worker being waited for with the old one it replaces.
+  std::vector<int> chain_;
+  pid_t chain_new_ = 0;
+  pid_t chain_old_ = 0;
 };
 
 const char* signal_name(int sig) {
@@ -111,6 +119,16 @@ void Master::reap() {
       snprintf(how, sizeof how, "killed by signal %d (%s)", sig, signal_name(sig));
     } else {
       snprintf(how, sizeof how, "exited with status %d", WEXITSTATUS(status));
+    }
+    if (pid == chain_new_) {
+      // The new code does not start: keep the rest of the old generation.
+      log(Level::kError, "reload stopped: the new worker %d (pid %d) %s before it was ready; "
+                         "the current workers keep serving", c.id, static_cast<int>(pid), how);
+      for (Child& o : children_)
+        if (o.pid == chain_old_) o.current = true;
+      chain_.clear();
+      chain_new_ = chain_old_ = 0;
+      continue;
     }
     if (stopping_ || !c.current) {
       log(Level::kInfo, "worker %d (pid %d) %s", c.id, static_cast<int>(pid), how);
@@ -203,7 +221,64 @@ bool Master::new_code_starts() {
   return false;
 }
 
+// --lazy-apps: every worker loads the app itself, so a reload needs no new
+// master. The workers are replaced one at a time: a new worker for id 1, and
+// once it is ready (its app loaded) the old one finishes what it holds and
+// exits, then id 2, and so on. The sockets never lack a worker, and a new
+// worker that fails to start stops the chain with the old ones serving.
+void Master::chain_reload() {
+  if (chain_new_ != 0) {
+    log(Level::kWarn, "reload: one is already in progress; ignoring SIGHUP");
+    return;
+  }
+  log(Level::kInfo, "reload: SIGHUP, replacing the workers one by one (lazy-apps)");
+  chain_.clear();
+  for (int id = cfg_.processes; id >= 1; --id) chain_.push_back(id);
+  chain_next();
+}
+
+void Master::chain_next() {
+  chain_new_ = chain_old_ = 0;
+  while (!chain_.empty() && chain_new_ == 0) {
+    int id = chain_.back();
+    chain_.pop_back();
+    for (Child& c : children_) {
+      if (c.id == id && c.current) {
+        c.current = false;
+        chain_old_ = c.pid;
+      }
+    }
+    slots_[id - 1].ready_pid.store(0);
+    pid_t pid = spawn(id);
+    if (pid > 0) chain_new_ = pid;
+  }
+  if (chain_new_ == 0) log(Level::kInfo, "reload: done");
+}
+
+void Master::check_chain() {
+  if (chain_new_ == 0) return;
+  for (const Child& c : children_) {
+    if (c.pid != chain_new_) continue;
+    if (slots_[c.id - 1].ready_pid.load() != chain_new_) return;
+    log(Level::kInfo, "reload: worker %d (pid %d) is ready; stopping the old one (pid %d)",
+        c.id, static_cast<int>(chain_new_), static_cast<int>(chain_old_));
+    for (Child& o : children_) {
+      if (o.pid == chain_old_ && chain_old_ != 0) {
+        o.deadline_ms =
+            monotonic_ms() + static_cast<std::int64_t>(cfg_.reload_mercy * 1000) + 2000;
+        kill(o.pid, SIGTERM);
+      }
+    }
+    chain_next();
+    return;
+  }
+}
+
 void Master::reload() {
+  if (cfg_.lazy_apps) {
+    chain_reload();
+    return;
+  }
   if (!new_code_starts()) {
     log(Level::kError, "reload refused: the new code does not start (see above); "
                        "the current workers keep serving");
@@ -293,9 +368,14 @@ int Master::run() {
     } else if (sig == SIGHUP) {
       if (!stopping_) reload();
     }
+    if (stopping_) {
+      chain_.clear();
+      chain_new_ = chain_old_ = 0;
+    }
     reap();  // SIGCHLDs coalesce; a missed one must not leave a zombie
     check_harakiri();
     check_deadlines();
+    check_chain();
   }
   log(Level::kInfo, "stopped");
   return 0;

@@ -8,6 +8,8 @@
 // Phases, in order
 //   add_options,         before parsing the command line
 //   add_engine_options
+//   check                options parsed, --chdir done: a non-empty answer is
+//                        a bad option (one line, exit status 2)
 //   master_init          options parsed, sockets bound, before any fork
 //                        (load the app here so workers share its memory)
 //   post_fork            in each new worker, first thing after fork
@@ -18,6 +20,7 @@
 #pragma once
 
 #include <memory>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -46,6 +49,9 @@ class Plugin {
   // For options that choose engines or core settings (--tornado N, --greenlet):
   // their setters may write the core's Config.
   virtual void add_engine_options(OptionTable&, Config&) {}
+  // Checks what needs the file system (paths, a virtualenv's version) once
+  // --chdir applied: "" when fine, else one line naming the option.
+  virtual std::string check(const Config&) { return {}; }
   virtual bool master_init(const Config&) { return true; }
   virtual bool post_fork(const Config&, int /*worker_id*/) { return true; }
   virtual bool worker_start(const Config&, Loop&, fibers::Engine&) { return true; }

@@ -81,6 +81,10 @@ int run_server(int argc, char** argv) {
     log(Level::kError, "--chdir %s: %s", cfg.chdir.c_str(), strerror(errno));
     return 1;
   }
+  for (Plugin* p : plugins()) {
+    std::string bad = p->check(cfg);
+    if (!bad.empty()) return usage_error(bad);
+  }
   signal(SIGPIPE, SIG_IGN);
 
   // A reload's trial run (see master.cc): load the app, bind nothing.

@@ -133,7 +133,10 @@ bool Worker::setup() {
 
 int Worker::run() {
   if (!setup()) return 3;
-  if (slot_) slot_->pid.store(getpid());
+  if (slot_) {
+    slot_->pid.store(getpid());
+    slot_->ready_pid.store(getpid());
+  }
   log(Level::kInfo, "worker %d (pid %d) ready", id_, static_cast<int>(getpid()));
   loop_->run();
   mailbox_.close();

@@ -170,9 +170,11 @@ PyObject* build_environ(CoreSlot& slot) {
   if (!set(env, k_version, v_version) || !set(env, k_input, slot.input) ||
       !set(env, k_errors, errors_stream()) || !set(env, k_multithread, Py_False) ||
       !set(env, k_multiprocess, runtime().multiprocess ? Py_True : Py_False) ||
-      !set(env, k_run_once, Py_False) ||
-      !set(env, k_file_wrapper, reinterpret_cast<PyObject*>(file_wrapper_type)) ||
-      !set(env, k_input_terminated, Py_True)) {
+      !set(env, k_run_once, Py_False) || !set(env, k_input_terminated, Py_True)) {
+    goto fail;
+  }
+  if (!runtime().settings.disable_file_wrapper &&
+      !set(env, k_file_wrapper, reinterpret_cast<PyObject*>(file_wrapper_type))) {
     goto fail;
   }
   return env;

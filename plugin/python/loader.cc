@@ -37,19 +37,18 @@ std::string dir_of(const std::string& path) {
   return path.substr(0, slash);
 }
 
-// sys.path = [app_dir] + --pythonpath dirs + the default path.
-bool set_sys_path(const std::string& app_dir, const std::vector<std::string>& extra) {
+// Puts dirs at the front of sys.path, in order, skipping those already there.
+bool prepend_sys_path(const std::vector<std::string>& dirs) {
   PyObject* path = PySys_GetObject("path");  // borrowed
   if (!path || !PyList_Check(path)) {
     SPINDLE_LOG_ERROR("python: sys.path is not a list");
     return false;
   }
-  std::vector<std::string> front;
-  front.push_back(app_dir);
-  for (const std::string& d : extra) front.push_back(absolute(d));
-  for (auto it = front.rbegin(); it != front.rend(); ++it) {
-    PyObject* s = PyUnicode_DecodeFSDefaultAndSize(it->data(), it->size());
-    if (!s || PyList_Insert(path, 0, s) < 0) {
+  Py_ssize_t at = 0;
+  for (const std::string& d : dirs) {
+    PyObject* s = PyUnicode_DecodeFSDefaultAndSize(d.data(), static_cast<Py_ssize_t>(d.size()));
+    int present = s ? PySequence_Contains(path, s) : -1;
+    if (present < 0 || (present == 0 && PyList_Insert(path, at++, s) < 0)) {
       Py_XDECREF(s);
       log_exception("python: cannot set sys.path");
       return false;
@@ -79,7 +78,10 @@ PyObject* run_file(const std::string& path) {
   std::string stem = base.substr(0, base.find('.'));
   std::string name = is_identifier(stem) ? stem : "spindle_wsgi_file";
   PyObject* modules = PyImport_GetModuleDict();  // borrowed
+  // Two files with one name (--mount) must not replace each other.
   if (PyDict_GetItemString(modules, name.c_str())) name = "spindle_wsgi_file";
+  for (int n = 2; PyDict_GetItemString(modules, name.c_str()); ++n)
+    name = "spindle_wsgi_file_" + std::to_string(n);
 
   PyObject* machinery = PyImport_ImportModule("importlib.machinery");
   PyObject* util = PyImport_ImportModule("importlib.util");
@@ -167,10 +169,30 @@ bool init_interpreter() {
   config.parse_argv = 0;
   // print() in an app should reach the log now, not when a buffer fills.
   config.buffered_stdio = 0;
+  const Settings& s = runtime().settings;
   bool ok = check(PyConfig_SetString(&config, &config.program_name, kProgramName),
                   "program name");
-  wchar_t* argv[] = {const_cast<wchar_t*>(L"spindle")};
-  ok = ok && check(PyConfig_SetArgv(&config, 1, argv), "argv");
+  ok = ok && apply_home(&config, s);
+  // sys.argv: "spindle", then --pyargv split on blanks (as uWSGI does).
+  std::vector<std::string> words{"spindle"};
+  std::string word;
+  for (char c : s.pyargv + " ") {
+    if (c != ' ' && c != '\t') {
+      word += c;
+    } else if (!word.empty()) {
+      words.push_back(word);
+      word.clear();
+    }
+  }
+  PyWideStringList argv = {0, nullptr};
+  for (const std::string& w : words) {
+    wchar_t* wide = Py_DecodeLocale(w.c_str(), nullptr);
+    ok = ok && wide && check(PyWideStringList_Append(&argv, wide), "argv");
+    PyMem_RawFree(wide);
+  }
+  ok = ok && check(PyConfig_SetWideStringList(&config, &config.argv, argv.length, argv.items), "argv");
+  for (Py_ssize_t i = 0; i < argv.length; ++i) PyMem_RawFree(argv.items[i]);
+  PyMem_RawFree(argv.items);
   ok = ok && check(Py_InitializeFromConfig(&config), "cannot initialise the interpreter");
   PyConfig_Clear(&config);
   if (!ok) return false;
@@ -183,66 +205,83 @@ bool init_interpreter() {
   return install_embedded_modules() && extend_spindle_module();
 }
 
-bool load_app(Settings& s) {
-  Runtime& rt = runtime();
-  PyObject* app = nullptr;
-  std::string where;
-  if (!s.wsgi_file.empty()) {
-    std::string path = absolute(s.wsgi_file);
-    if (access(path.c_str(), R_OK) != 0) {
-      SPINDLE_LOG_ERROR("python: --wsgi-file %s: cannot read it", s.wsgi_file.c_str());
+bool set_python_path(const Settings& s) {
+  std::vector<std::string> front;
+  if (!s.wsgi_file.empty()) front.push_back(dir_of(absolute(s.wsgi_file)));
+  for (const std::string& m : s.mounts) {
+    AppSource src;
+    std::string mountpoint, why;
+    if (parse_mount(m, &mountpoint, &src, &why) && src.kind == AppSource::kFile)
+      front.push_back(dir_of(absolute(src.spec)));
+  }
+  for (const std::string& d : s.pythonpath) front.push_back(absolute(d));
+  // The working directory (after --chdir), as uWSGI's "." entry: a project
+  // laid out as DIR/proj/wsgi.py imports `proj.settings` from DIR.
+  char cwd[PATH_MAX];
+  if (getcwd(cwd, sizeof cwd)) front.emplace_back(cwd);
+  return prepend_sys_path(front);
+}
+
+bool run_imports(const Settings& s) {
+  for (const std::string& name : s.imports) {
+    PyObject* mod = PyImport_ImportModule(name.c_str());
+    if (!mod) {
+      std::string what = "python: --import " + name + " failed";
+      log_exception(what.c_str());
       return false;
     }
-    if (!set_sys_path(dir_of(path), s.pythonpath)) return false;
-    where = s.wsgi_file;
-    PyObject* mod = run_file(path);
-    if (mod) {
-      app = get_callable(mod, s.callable);
+    Py_DECREF(mod);
+  }
+  return true;
+}
+
+PyObject* load_callable(const AppSource& src, std::string* label) {
+  PyObject* app = nullptr;
+  std::string where = src.spec;
+  if (src.kind == AppSource::kFile) {
+    std::string path = absolute(src.spec);
+    if (access(path.c_str(), R_OK) != 0) {
+      SPINDLE_LOG_ERROR("python: %s: cannot read it", src.spec.c_str());
+      return nullptr;
+    }
+    *label = src.spec + ":" + src.callable;
+    if (PyObject* mod = run_file(path)) {
+      app = get_callable(mod, src.callable);
       Py_DECREF(mod);
     }
-    rt.app_label = where + ":" + s.callable;
-  } else if (!s.module.empty()) {
-    std::string name = s.module;
-    std::string attr = s.callable;
+  } else if (src.kind == AppSource::kModule) {
+    std::string name = src.spec;
+    std::string attr = src.callable;
     std::string::size_type colon = name.find(':');
     if (colon != std::string::npos) {
       attr = name.substr(colon + 1);
       name.resize(colon);
     }
     if (name.empty() || attr.empty()) {
-      SPINDLE_LOG_ERROR("python: --module %s: expected MOD or MOD:CALLABLE", s.module.c_str());
-      return false;
+      SPINDLE_LOG_ERROR("python: --module %s: expected MOD or MOD:CALLABLE", src.spec.c_str());
+      return nullptr;
     }
-    char cwd[PATH_MAX];
-    if (!set_sys_path(getcwd(cwd, sizeof cwd) ? cwd : ".", s.pythonpath)) return false;
     where = name;
-    PyObject* mod = PyImport_ImportModule(name.c_str());
-    if (mod) {
+    *label = name + ":" + attr;
+    if (PyObject* mod = PyImport_ImportModule(name.c_str())) {
       app = get_callable(mod, attr);
       Py_DECREF(mod);
     }
-    rt.app_label = name + ":" + attr;
   } else {
-    char cwd[PATH_MAX];
-    if (!set_sys_path(getcwd(cwd, sizeof cwd) ? cwd : ".", s.pythonpath)) return false;
-    where = s.paste;
-    app = paste_app(s.paste);
-    rt.app_label = "paste " + s.paste;
+    *label = "paste " + src.spec;
+    app = paste_app(src.spec);
   }
   if (!app) {
     std::string what = "python: cannot load the application from " + where;
     log_exception(what.c_str());
-    return false;
+    return nullptr;
   }
   if (!PyCallable_Check(app)) {
-    SPINDLE_LOG_ERROR("python: %s is not callable (a %s)", rt.app_label.c_str(),
-                      Py_TYPE(app)->tp_name);
+    SPINDLE_LOG_ERROR("python: %s is not callable (a %s)", label->c_str(), Py_TYPE(app)->tp_name);
     Py_DECREF(app);
-    return false;
+    return nullptr;
   }
-  rt.app = app;
-  SPINDLE_LOG_INFO("python %s: loaded %s", PY_VERSION, rt.app_label.c_str());
-  return true;
+  return app;
 }
 
 }  // namespace spindle::python

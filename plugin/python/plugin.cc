@@ -3,6 +3,9 @@
 
 #include <unistd.h>
 
+#include <cstdlib>
+#include <string>
+
 #include "core/config.hh"
 #include "core/log.hh"
 #include "core/options.hh"
@@ -51,15 +54,58 @@ class PythonPlugin final : public core::Plugin {
            OptionTable::list(s.pythonpath), true});
     t.add({"paste", 0, true, "config:FILE", "load the application with PasteDeploy",
            OptionTable::text(s.paste)});
+    t.add({"mount", 0, true, "MOUNTPOINT=APP",
+           "load another application (FILE.py, FILE.wsgi, MOD:CALLABLE, FILE.ini) at "
+           "MOUNTPOINT (repeatable)", OptionTable::list(s.mounts), true});
+    t.add({"manage-script-name", 0, false, "",
+           "choose the mounted app by the longest prefix of PATH_INFO and move it to SCRIPT_NAME",
+           OptionTable::flag(s.manage_script_name)});
+    for (const char* name : {"import", "pyimport", "python-import"}) {
+      t.add({name, 0, true, "MODULE", "import MODULE before the application (repeatable)",
+             OptionTable::list(s.imports), true});
+    }
+    t.add({"pyargv", 0, true, "\"ARGS\"", "sys.argv for the app: spindle, then ARGS split on blanks",
+           OptionTable::text(s.pyargv)});
+    t.add({"wsgi-disable-file-wrapper", 0, false, "", "leave wsgi.file_wrapper out of the environ",
+           OptionTable::flag(s.disable_file_wrapper)});
+    for (const char* name : {"py-autoreload", "python-autoreload", "py-auto-reload",
+                             "python-auto-reload"}) {
+      t.add({name, 0, true, "SECONDS",
+             "development: reload when an imported module's file changes, checked every SECONDS",
+             OptionTable::integer(s.autoreload, 0, 86400)});
+    }
+    for (const char* name : {"home", "virtualenv", "venv", "pyhome"}) {
+      std::string opt = name;
+      t.add({name, opt == "home" ? 'H' : '\0', true, "DIR",
+             "import from the virtualenv DIR (made with /usr/bin/python3 -m venv)",
+             [&s, opt](std::string_view v) -> std::string {
+               if (v.empty()) return "expected a directory, got an empty string";
+               s.home.assign(v);
+               s.home_option = opt;
+               return {};
+             }});
+    }
+  }
+
+  std::string check(const core::Config& cfg) override {
+    Settings& s = runtime().settings;
+    s.lazy_apps = cfg.lazy_apps;
+    for (const std::string& m : s.mounts) {
+      std::string mountpoint, why;
+      AppSource src;
+      if (!parse_mount(m, &mountpoint, &src, &why)) return "--mount: " + why;
+    }
+    return check_home(s);
   }
 
   bool master_init(const core::Config& cfg) override {
     Runtime& rt = runtime();
     Settings& s = rt.settings;
     int sources = !s.wsgi_file.empty() + !s.module.empty() + !s.paste.empty();
-    if (sources != 1) {
-      SPINDLE_LOG_ERROR("python: give exactly one application: --wsgi-file FILE, --module "
-                        "MOD[:CALLABLE] or --paste config:FILE (%s)",
+    if (sources > 1 || sources + s.mounts.size() == 0) {
+      SPINDLE_LOG_ERROR("python: give one application: --wsgi-file FILE, --module "
+                        "MOD[:CALLABLE] or --paste config:FILE, and/or --mount "
+                        "MOUNTPOINT=APP (%s)",
                         sources ? "got more than one" : "got none");
       return false;
     }
@@ -69,11 +115,13 @@ class PythonPlugin final : public core::Plugin {
     rt.master_pid = getpid();
     if (!init_interpreter()) return false;
     rt.main_thread = PyThread_get_thread_ident();
-    if (!load_app(s)) return false;
     if (!environ_init()) {
       log_exception("python: cannot prepare the WSGI environ");
       return false;
     }
+    // --lazy-apps: each worker loads the apps itself, after fork (a reload's
+    // trial run still loads them here, to check the new code imports).
+    if ((!s.lazy_apps || getenv("SPINDLE_CHECK_ONLY")) && !load_apps(s)) return false;
     // The interpreter stays initialised and the GIL stays held: the workers
     // inherit both through fork().
     return true;
@@ -89,7 +137,13 @@ class PythonPlugin final : public core::Plugin {
 
   bool worker_start(const core::Config& cfg, core::Loop& loop, fibers::Engine& engine) override {
     if (!start_thread_states(cfg, loop, engine)) return false;
-    runtime().loop = &loop;  // spindle.call_later() works from here on, postfork included
+    Runtime& rt = runtime();
+    rt.loop = &loop;  // spindle.call_later() works from here on, postfork included
+    if (rt.settings.lazy_apps) {
+      if (!load_apps(rt.settings)) return false;
+      SPINDLE_LOG_INFO("python: worker %d loaded its apps (lazy-apps)", rt.worker_id);
+    }
+    start_autoreload(loop, rt.settings.autoreload);
     return run_postfork_hooks();
   }
 
@@ -110,7 +164,7 @@ class PythonPlugin final : public core::Plugin {
     }
   }
 
-  core::App* app() override { return runtime().app ? &wsgi_app() : nullptr; }
+  core::App* app() override { return runtime().apps.empty() ? nullptr : &wsgi_app(); }
 };
 
 }  // namespace

@@ -37,13 +37,38 @@ class Engine;
 
 namespace spindle::python {
 
-// Where the application comes from (the plugin's options).
+// Where the applications come from, and how they start (the plugin's options).
 struct Settings {
   std::string wsgi_file;
   std::string module;  // "pkg.mod" or "pkg.mod:callable"
   std::string callable = "application";
   std::string paste;  // "config:FILE"
   std::vector<std::string> pythonpath;
+  std::vector<std::string> mounts;   // --mount MOUNTPOINT=APP (repeatable)
+  bool manage_script_name = false;   // --manage-script-name
+  std::vector<std::string> imports;  // --import MODULE (repeatable)
+  std::string pyargv;                // --pyargv "ARGS": sys.argv[1:]
+  bool disable_file_wrapper = false;  // --wsgi-disable-file-wrapper
+  int autoreload = 0;                 // --py-autoreload SECONDS (0: off)
+  bool lazy_apps = false;             // --lazy-apps (from the core's Config)
+  std::string home;                   // --home/--virtualenv/--venv/-H DIR
+  std::string home_option = "home";   // which of those names was used
+  std::string home_python;            // DIR/bin/python of a PEP 405 venv
+};
+
+// One application source: a file, a module ("mod" or "mod:callable") or a
+// Paste Deploy config.
+struct AppSource {
+  enum Kind { kFile, kModule, kPaste } kind = kFile;
+  std::string spec;
+  std::string callable = "application";
+};
+
+// A loaded application and where it is mounted ("" for the default one).
+struct MountedApp {
+  std::string mountpoint;  // "/blog" (no trailing '/'), or "" for the root
+  PyObject* callable = nullptr;
+  std::string label;       // for log lines: "examples/hello.py:application"
 };
 
 // The request running on one core.
@@ -74,8 +99,8 @@ struct CoreSlot {
 
 struct Runtime {
   Settings settings;
-  PyObject* app = nullptr;
-  std::string app_label;  // for log lines: "examples/hello.py:application"
+  std::vector<MountedApp> apps;  // in the order they were loaded
+  int default_app = -1;          // index in apps of the one mounted at the root
   int worker_id = 0;
   bool multiprocess = false;
   int processes = 1;    // --processes
@@ -96,8 +121,41 @@ CoreSlot& core_slot(int id);
 // --- loader.cc -----------------------------------------------------------
 // Starts the interpreter; the spindle module and the embedded modules
 // (uwsgi, uwsgidecorators, ...) are importable once it returns true.
+// --home and --pyargv apply here.
 bool init_interpreter();
-bool load_app(Settings& s);  // sets runtime().app
+// sys.path: the main app file's dir, the mounted files' dirs, --pythonpath,
+// then the working directory.
+bool set_python_path(const Settings& s);
+bool run_imports(const Settings& s);  // --import, in order
+// Loads one application (new reference), or nullptr after logging why.
+PyObject* load_callable(const AppSource& src, std::string* label);
+
+// --- venv.cc -------------------------------------------------------------
+// Validates --home once --chdir is done ("" or one line naming the option)
+// and records what apply_home needs.
+std::string check_home(Settings& s);
+bool apply_home(PyConfig* config, const Settings& s);
+
+// --- apps.cc -------------------------------------------------------------
+// Splits "MOUNTPOINT=APP"; APP is FILE.py / FILE.wsgi, a Paste .ini or
+// MOD:CALLABLE (as uWSGI). False with *why.
+bool parse_mount(std::string_view value, std::string* mountpoint, AppSource* src,
+                 std::string* why);
+// The main application (if any) and every --mount, into runtime().apps.
+bool load_apps(const Settings& s);
+// The app for a request and, when --manage-script-name moved the mountpoint
+// from PATH_INFO to SCRIPT_NAME, the new pair (*rewrite true).
+struct Route {
+  bool rewrite = false;
+  std::string_view script_name;
+  std::string_view path_info;
+};
+const MountedApp* choose_app(core::Exchange& ex, Route* route);
+
+// --- autoreload.cc -------------------------------------------------------
+// --py-autoreload: from worker_start on, checks the files of sys.modules
+// every N seconds and asks the master for a reload when one changed.
+void start_autoreload(core::Loop& loop, int seconds);
 
 // --- gilstate.cc ---------------------------------------------------------
 // Points PyGILState's thread-local at tstate (CPython < 3.12 does not do it

@@ -47,9 +47,32 @@ bool empty_str(PyObject* item) {
 }
 
 Sent not_bytes(PyObject* item) {
-  PyErr_Format(PyExc_TypeError, "the application's response must be bytes, got %.100s",
-               Py_TYPE(item)->tp_name);
+  if (PyUnicode_Check(item)) {
+    PyErr_SetString(PyExc_TypeError, "the application returned str (as a chunk of its body); "
+                                     "a WSGI body is an iterable of bytes");
+  } else {
+    PyErr_Format(PyExc_TypeError, "the application's response must be bytes, got %.100s",
+                 Py_TYPE(item)->tp_name);
+  }
   return Sent::kError;
+}
+
+// A bare bytes object (`return b"..."`) is not an iterable of bytes, but
+// uWSGI sends it whole and apps written for it (its Tornado example among
+// them) rely on that. A bare str is an error that would otherwise be
+// reported one character at a time.
+Sent send_bare(Request& rq, PyObject* result) {
+  if (PyUnicode_Check(result)) {
+    PyErr_SetString(PyExc_TypeError,
+                    "the application returned str; a WSGI body is an iterable of bytes");
+    return Sent::kError;
+  }
+  if (!rq.started) return no_start_response();
+  Py_ssize_t len = PyBytes_GET_SIZE(result);
+  rq.ex->set_length_hint(static_cast<std::uint64_t>(len));
+  if (len > 0 && !rq.ex->write(std::string_view(PyBytes_AS_STRING(result), len)))
+    rq.client_gone = true;
+  return Sent::kDone;
 }
 
 // A list or tuple: the whole body is known, so its length can be announced
@@ -207,6 +230,20 @@ void release(CoreSlot& slot) {
   }
 }
 
+// --manage-script-name: the mountpoint moves from PATH_INFO to SCRIPT_NAME.
+bool set_script_name(PyObject* env, const Route& route) {
+  PyObject* script = PyUnicode_DecodeLatin1(route.script_name.data(),
+                                            static_cast<Py_ssize_t>(route.script_name.size()),
+                                            nullptr);
+  PyObject* path = PyUnicode_DecodeLatin1(route.path_info.data(),
+                                          static_cast<Py_ssize_t>(route.path_info.size()), nullptr);
+  bool ok = script && path && PyDict_SetItemString(env, "SCRIPT_NAME", script) == 0 &&
+            PyDict_SetItemString(env, "PATH_INFO", path) == 0;
+  Py_XDECREF(script);
+  Py_XDECREF(path);
+  return ok;
+}
+
 class WsgiApp final : public core::App {
  public:
   void handle(core::Exchange& ex) override {
@@ -245,19 +282,30 @@ class WsgiApp final : public core::App {
       log_exception("python: cannot create wsgi.input");
       return false;
     }
+    Route route;
+    const MountedApp* app = choose_app(ex, &route);
+    if (!app) {
+      SPINDLE_LOG_ERROR("python: %s: no application is mounted for it (SCRIPT_NAME and "
+                        "--mount do not match, and none is mounted at the root)",
+                        request_label(ex).c_str());
+      return false;
+    }
     PyObject* env = build_environ(slot);
+    if (env && route.rewrite && !set_script_name(env, route)) Py_CLEAR(env);
     if (!env) {
       log_exception("python: cannot build the environ");
       return false;
     }
     PyObject* args[2] = {env, slot.start_response};
-    PyObject* result = PyObject_Vectorcall(runtime().app, args, 2, nullptr);
+    PyObject* result = PyObject_Vectorcall(app->callable, args, 2, nullptr);
     bool ok = true;
     if (!result) {
       ok = app_failed(rq, ex);
     } else {
       Sent sent;
-      if (PyList_Check(result) || PyTuple_Check(result)) {
+      if (PyBytes_Check(result) || PyUnicode_Check(result)) {
+        sent = send_bare(rq, result);
+      } else if (PyList_Check(result) || PyTuple_Check(result)) {
         sent = send_sequence(rq, result);
       } else if (Py_TYPE(result) == file_wrapper_type) {
         if (!send_file(rq, result, &sent)) sent = send_iterable(rq, result);

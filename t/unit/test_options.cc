@@ -122,6 +122,7 @@ std::optional<std::string> sample_value(const OptionDef& row, const TempDir& dir
       {"max-requests", "1000"},
       {"harakiri", "30"},
       {"worker-reload-mercy", "250ms"},
+      {"lazy-apps", "true"},
       {"buffer-size", "64k"},
       {"http-timeout", "5s"},
       {"socket-timeout", "2m"},
