@@ -93,6 +93,17 @@ void add_core_options(OptionTable& t, Config& cfg) {
   t.add({"fiber-stack-size", 0, true, "SIZE", "stack reserved for each fiber",
          size_in(cfg.fiber_stack_size, 16 * 1024, 1ull << 30, "16k to 1G")});
 
+  // --- observing (core/stats_server.hh) -------------------------------------
+  t.add({"stats", 0, true, "ADDR", "serve uWSGI's stats JSON on ADDR (uwsgitop, spindle top)",
+         T::text(cfg.stats)});
+  t.add({"stats-server", 0, true, "ADDR", "same as --stats", T::text(cfg.stats)});
+  t.add({"stats-http", 0, false, "", "the stats socket speaks HTTP (GET /metrics: Prometheus)",
+         T::flag(cfg.stats_http)});
+  t.add({"stats-minified", 0, false, "", "accepted for uWSGI compatibility (always minified)",
+         T::ignored()});
+  t.add({"metrics", 0, true, "ADDR", "serve Prometheus metrics over HTTP on ADDR",
+         T::text(cfg.metrics)});
+
   // --- environment -----------------------------------------------------------
   t.add({"chdir", 0, true, "DIR", "change to DIR before loading the app", T::text(cfg.chdir)});
   t.add({"env", 0, true, "NAME=VALUE", "set an environment variable for the app",

@@ -34,6 +34,9 @@ struct Config {
   std::string chdir;                       // --chdir DIR
   std::vector<std::string> env;            // --env NAME=VALUE
   std::vector<std::string> ini_files;      // --ini (for the record)
+  std::string stats;                       // --stats ADDR (uWSGI's stats server)
+  bool stats_http = false;                 // --stats-http: that socket speaks HTTP
+  std::string metrics;                     // --metrics ADDR (Prometheus)
 };
 
 // The core rows of the option table, bound to cfg.

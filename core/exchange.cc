@@ -12,6 +12,7 @@
 #include "core/log.hh"
 #include "core/park.hh"
 #include "core/scheduler.hh"
+#include "core/stats.hh"
 #include "core/text.hh"
 #include "core/worker.hh"
 
@@ -111,8 +112,7 @@ void Connection::begin_request() {
   app_length_value_ = hint_value_ = body_sent_ = 0;
   status_ = 0;
   error_.clear();
-  const bool logging = !worker_.cfg().disable_logging;
-  if (logging) started_at_ = mono_now();
+  started_at_ = mono_now();
   if (listener_.proto == Proto::kHttp) {
     const RequestHead& h = parser_.head();
     build_http_vars(h, listener_, peer_addr_, peer_port_, &vars_);
@@ -120,12 +120,10 @@ void Connection::begin_request() {
     is_head_ = h.method == "HEAD";
     keep_alive_ = h.keep_alive && !h.upgrade;
     scheme_ = "http";
-    if (logging || worker_.cfg().harakiri > 0) {
-      request_line_ = h.method;
-      request_line_ += ' ';
-      request_line_ += h.url;
-      request_line_ += h.version_minor == 0 ? " HTTP/1.0" : " HTTP/1.1";
-    }
+    request_line_ = h.method;
+    request_line_ += ' ';
+    request_line_ += h.url;
+    request_line_ += h.version_minor == 0 ? " HTTP/1.0" : " HTTP/1.1";
   } else {
     vars_span_ = vars_.finish();
     is_head_ = vars_.find("REQUEST_METHOD") == "HEAD";
@@ -135,22 +133,22 @@ void Connection::begin_request() {
     scheme_ = !scheme.empty() ? scheme
               : (https == "on" || https == "1") ? std::string_view("https")
                                                 : std::string_view("http");
-    if (logging || worker_.cfg().harakiri > 0) {
-      request_line_.assign(vars_.find("REQUEST_METHOD"));
-      request_line_ += ' ';
-      request_line_ += vars_.find("REQUEST_URI");
-      request_line_ += ' ';
-      request_line_ += vars_.find("SERVER_PROTOCOL");
-    }
+    request_line_.assign(vars_.find("REQUEST_METHOD"));
+    request_line_ += ' ';
+    request_line_ += vars_.find("REQUEST_URI");
+    request_line_ += ' ';
+    request_line_ += vars_.find("SERVER_PROTOCOL");
   }
-  if (worker_.cfg().harakiri > 0) worker_.scheduler().set_request_line(*core_, request_line_);
+  stats::request_begin(core_->id, request_line_);
 }
 
 void Connection::end_request() {
+  double took = mono_now() - started_at_;
+  stats::request_end(core_->id, status_, body_sent_, took);
   if (!worker_.cfg().disable_logging) {
     log_access("%s \"%s\" %d %llu %.3fms", peer_addr_.empty() ? "-" : peer_addr_.c_str(),
                request_line_.c_str(), status_, static_cast<unsigned long long>(body_sent_),
-               (mono_now() - started_at_) * 1000.0);
+               took * 1000.0);
   }
   worker_.request_done();
 }
@@ -189,9 +187,13 @@ ssize_t Connection::read_some(char* buf, std::size_t n) {
     if (errno == EINTR) continue;
     if (errno != EAGAIN) {
       error_ = std::string("read: ") + strerror(errno);
+      stats::io_error(core_->id, false);
       return -1;
     }
-    if (!wait_io(kRead)) return -1;
+    if (!wait_io(kRead)) {
+      stats::io_error(core_->id, false);
+      return -1;
+    }
   }
 }
 
@@ -205,6 +207,7 @@ bool Connection::wait_io(int interest) {
 }
 
 bool Connection::abort_with(std::string why) {
+  if (!aborted_ && core_) stats::io_error(core_->id, true);
   error_ = std::move(why);
   keep_alive_ = false;
   aborted_ = true;

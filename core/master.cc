@@ -2,16 +2,17 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <new>
 
 #include "core/log.hh"
+#include "core/stats.hh"
+#include "core/stats_server.hh"
+#include "core/stuck.hh"
 #include "core/worker.hh"
 #include "core/worker_slot.hh"
 
@@ -82,7 +83,7 @@ const char* signal_name(int sig) {
 
 pid_t Master::spawn(int id) {
   WorkerSlot& slot = slots_[id - 1];
-  slot.busy_since_ms.store(0);
+  stats::worker_spawning(id);
   pid_t pid = fork();
   if (pid < 0) {
     log(Level::kError, "fork: %s", strerror(errno));
@@ -90,11 +91,12 @@ pid_t Master::spawn(int id) {
   }
   if (pid == 0) {
     sigprocmask(SIG_UNBLOCK, &signals_, nullptr);
+    close_stats_server();
     Worker w(cfg_, listeners_, id, &slot);
     int status = w.run();
     _exit(status);
   }
-  slot.pid.store(pid);
+  stats::put(slot.pid, pid);
   Child c;
   c.pid = pid;
   c.id = id;
@@ -136,8 +138,9 @@ void Master::reap() {
     }
     // A clean exit is a recycle (--max-requests); anything else is news.
     bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-    log(clean ? Level::kInfo : Level::kWarn, "worker %d (pid %d) %s; respawning", c.id,
-        static_cast<int>(pid), how);
+    stats::ExitReason why = stats::worker_exited(c.id, status);
+    log(clean ? Level::kInfo : Level::kWarn, "worker %d (pid %d) %s; respawning (%s)", c.id,
+        static_cast<int>(pid), how, stats::reason_name(why));
     // A worker that cannot even start would spin: slow the respawn down.
     if (WIFEXITED(status) && WEXITSTATUS(status) == 3 && monotonic_ms() - c.started_ms < 1000)
       usleep(500 * 1000);
@@ -248,7 +251,7 @@ void Master::chain_next() {
         chain_old_ = c.pid;
       }
     }
-    slots_[id - 1].ready_pid.store(0);
+    stats::put(slots_[id - 1].ready_pid, pid_t{0});
     pid_t pid = spawn(id);
     if (pid > 0) chain_new_ = pid;
   }
@@ -259,7 +262,7 @@ void Master::check_chain() {
   if (chain_new_ == 0) return;
   for (const Child& c : children_) {
     if (c.pid != chain_new_) continue;
-    if (slots_[c.id - 1].ready_pid.load() != chain_new_) return;
+    if (stats::get(slots_[c.id - 1].ready_pid) != chain_new_) return;
     log(Level::kInfo, "reload: worker %d (pid %d) is ready; stopping the old one (pid %d)",
         c.id, static_cast<int>(chain_new_), static_cast<int>(chain_old_));
     for (Child& o : children_) {
@@ -284,6 +287,7 @@ void Master::reload() {
                        "the current workers keep serving");
     return;
   }
+  stats::note_reload();
   if (reexec()) return;
   log(Level::kInfo, "reload: starting new workers");
   std::vector<Child> old = children_;
@@ -316,6 +320,7 @@ void Master::check_deadlines() {
     if (c.deadline_ms && now > c.deadline_ms) {
       log(Level::kWarn, "worker %d (pid %d) did not stop in time; killing", c.id,
           static_cast<int>(c.pid));
+      if (c.current) log_stuck_worker(c.id, c.pid);
       kill(c.pid, SIGKILL);
       c.deadline_ms = 0;
     }
@@ -328,27 +333,25 @@ void Master::check_harakiri() {
   for (Child& c : children_) {
     if (!c.current) continue;
     WorkerSlot& slot = slots_[c.id - 1];
-    if (slot.pid.load() != c.pid) continue;
-    std::int64_t since = slot.busy_since_ms.load();
+    if (stats::get(slot.pid) != c.pid) continue;
+    std::int64_t since = stats::get(slot.busy_since_ms);
     if (since == 0) continue;
     double stuck = static_cast<double>(now - since) / 1000.0;
     if (stuck < cfg_.harakiri) continue;
-    char req[sizeof slot.request];
-    memcpy(req, slot.request, sizeof req);
-    req[sizeof req - 1] = '\0';
+    std::string req = stats::running_line(c.id);
     log(Level::kWarn, "harakiri: worker %d (pid %d) stuck %.1fs in \"%s\"; killing", c.id,
-        static_cast<int>(c.pid), stuck, req);
-    slot.busy_since_ms.store(0);
+        static_cast<int>(c.pid), stuck, req.c_str());
+    stats::put(slot.busy_since_ms, std::int64_t{0});
+    stats::put(slot.kill_reason, static_cast<std::uint8_t>(stats::ExitReason::kHarakiri));
+    stats::bump(slot.harakiri_count);
+    log_stuck_worker(c.id, c.pid);
     kill(c.pid, SIGKILL);
   }
 }
 
 int Master::run() {
-  void* mem = mmap(nullptr, sizeof(WorkerSlot) * static_cast<std::size_t>(cfg_.processes),
-                   PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-  if (mem == MAP_FAILED) fatal("mmap: %s", strerror(errno));
-  slots_ = static_cast<WorkerSlot*>(mem);
-  for (int i = 0; i < cfg_.processes; ++i) new (&slots_[i]) WorkerSlot();
+  slots_ = stats::create_region(cfg_).workers;
+  if (!start_stats_server(cfg_, listeners_)) return 1;
 
   sigemptyset(&signals_);
   for (int s : {SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP}) sigaddset(&signals_, s);
@@ -358,9 +361,7 @@ int Master::run() {
   adopt_old_workers();
 
   while (!(stopping_ && children_.empty())) {
-    timespec tick{0, 250 * 1000 * 1000};
-    siginfo_t si;
-    int sig = sigtimedwait(&signals_, &si, &tick);
+    int sig = master_wait(signals_, 250);  // serves --stats / --metrics meanwhile
     if (sig == SIGCHLD) {
       reap();
     } else if (sig == SIGTERM || sig == SIGINT || sig == SIGQUIT) {

@@ -6,6 +6,7 @@
 
 #include "core/connection.hh"
 #include "core/log.hh"
+#include "core/stats.hh"
 #include "core/worker_slot.hh"
 
 namespace spindle::core {
@@ -64,6 +65,7 @@ void Scheduler::submit(Connection* conn) {
   }
   if (free_.empty()) {
     pending_.push_back(conn);
+    stats::set_queued(pending_.size());
     return;
   }
   Core* c = free_.back();
@@ -84,37 +86,24 @@ void Scheduler::run_core(Core& c) {
       if (!pending_.empty()) {
         c.conn = pending_.front();
         pending_.pop_front();
+        stats::set_queued(pending_.size());
       }
     }
     free_.push_back(&c);
+    stats::set_state(c.id, stats::CoreState::kIdle);
     engine_.suspend();
   }
 }
 
-namespace {
-void copy_line(WorkerSlot* slot, const std::string& line) {
-  std::size_t n = std::min(line.size(), sizeof slot->request - 1);
-  memcpy(slot->request, line.data(), n);
-  slot->request[n] = '\0';
-}
-}  // namespace
-
-void Scheduler::set_request_line(Core& c, const std::string& line) {
-  c.request_line = line;
-  if (slot_ && current() == &c) copy_line(slot_, line);
-}
-
+// Each switch publishes which core runs (core/stats.hh); what a core parks
+// on is published by the park call before it suspends. The clock is read
+// only for --harakiri (slot_ is set then).
 void Scheduler::resume(Core& c, Wake why) {
   c.reason = why;
   c.parked = false;
-  if (slot_) {
-    copy_line(slot_, c.request_line);
-    slot_->busy_since_ms.store(monotonic_ms(), std::memory_order_relaxed);
-    engine_.resume(c.ctx);
-    slot_->busy_since_ms.store(0, std::memory_order_relaxed);
-  } else {
-    engine_.resume(c.ctx);
-  }
+  stats::core_running(c.id, slot_ ? monotonic_ms() : 0);
+  engine_.resume(c.ctx);
+  stats::core_switched_out();
 }
 
 void Scheduler::on_io(IoWatcher* w, int) {
@@ -146,16 +135,22 @@ Wake Scheduler::park(IoWatcher& w, int fd, int interest, double timeout) {
   w.cb = on_io;
   w.data = &c;
   loop_.io_set(w, fd, interest);
+  stats::set_state(c.id, interest & kWrite ? stats::CoreState::kWrite : stats::CoreState::kRead);
   Wake why = suspend_parked(c, timeout);
   loop_.io_set(w, fd, kNone);
   return why;
 }
 
-Wake Scheduler::sleep(double seconds) { return suspend_parked(*current(), seconds); }
+Wake Scheduler::sleep(double seconds) {
+  Core& c = *current();
+  stats::set_state(c.id, stats::CoreState::kTimer);
+  return suspend_parked(c, seconds);
+}
 
 Wake Scheduler::park_until_woken(double timeout) {
   Core& c = *current();
   c.wakeable = true;
+  stats::set_state(c.id, stats::CoreState::kWait);
   Wake why = suspend_parked(c, timeout);
   c.wakeable = false;
   return why;
@@ -165,6 +160,7 @@ void Scheduler::yield_now() {
   if (cancelling_) return;
   Core& c = *current();
   c.reason = Wake::kReady;
+  stats::set_state(c.id, stats::CoreState::kReady);
   loop_.post(c.task);
   c.parked = true;
   engine_.suspend();
@@ -179,6 +175,7 @@ void Scheduler::cancel_all() {
     pending_.pop_front();
     conn->refuse(503, "the worker is stopping");
   }
+  stats::set_queued(0);
   for (auto& c : cores_) {
     // A core with its task queued is about to run anyway.
     if (c->parked && !c->task.queued) resume(*c, Wake::kCancelled);

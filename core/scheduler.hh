@@ -32,7 +32,6 @@ struct Core {
   Wake reason = Wake::kReady;
   bool parked = false;
   bool wakeable = false;          // parked in park_until_woken()
-  std::string request_line;       // for --harakiri reports
 };
 
 class Scheduler {
@@ -56,9 +55,6 @@ class Scheduler {
   // makes every later wait fail the same way at once, and answers requests
   // that have not started with 503.
   void cancel_all();
-
-  // Records what the core is serving, for --harakiri reports.
-  void set_request_line(Core& c, const std::string& line);
 
   // The join (see core/park.hh).
   Wake park(IoWatcher& w, int fd, int interest, double timeout);

@@ -14,6 +14,8 @@
 
 #include "core/connection.hh"
 #include "core/log.hh"
+#include "core/stats.hh"
+#include "core/stuck.hh"
 #include "core/worker_slot.hh"
 
 namespace spindle::core {
@@ -54,6 +56,8 @@ Worker::~Worker() = default;
 bool Worker::setup() {
   // Die with the master; SIGTERM lets in-flight requests finish.
   prctl(PR_SET_PDEATHSIG, SIGTERM);
+  stats::attach_worker(id_);
+  install_stuck_dump(id_);
 
   sigset_t set;
   sigemptyset(&set);
@@ -133,10 +137,7 @@ bool Worker::setup() {
 
 int Worker::run() {
   if (!setup()) return 3;
-  if (slot_) {
-    slot_->pid.store(getpid());
-    slot_->ready_pid.store(getpid());
-  }
+  if (slot_) stats::put(slot_->ready_pid, getpid());
   log(Level::kInfo, "worker %d (pid %d) ready", id_, static_cast<int>(getpid()));
   loop_->run();
   mailbox_.close();
@@ -193,6 +194,7 @@ void Worker::add(Connection* c) {
   if (conns_) conns_->prev = c;
   conns_ = c;
   ++conn_count_;
+  stats::set_connections(conn_count_);
 }
 
 void Worker::remove(Connection* c) {
@@ -200,6 +202,7 @@ void Worker::remove(Connection* c) {
   else conns_ = c->next;
   if (c->next) c->next->prev = c->prev;
   --conn_count_;
+  stats::set_connections(conn_count_);
   if (draining_) maybe_finish_drain();
 }
 
@@ -208,6 +211,7 @@ void Worker::request_done() {
   if (cfg_.max_requests > 0 && requests_ >= cfg_.max_requests && !draining_) {
     log(Level::kInfo, "worker %d (pid %d) reached max-requests (%ld); recycling", id_,
         static_cast<int>(getpid()), cfg_.max_requests);
+    stats::set_exit_reason(stats::ExitReason::kMaxRequests);
     begin_drain("max-requests");
   }
 }
@@ -224,6 +228,7 @@ void Worker::on_signal(IoWatcher* w, int) {
 void Worker::begin_drain(const char* why) {
   if (draining_) return;
   draining_ = true;
+  stats::set_accepting(false);
   // Stop taking connections; the other workers (or the new generation)
   // accept what is still queued on the shared sockets.
   loop_->io_close(accept_io_);

@@ -137,6 +137,7 @@ class PythonPlugin final : public core::Plugin {
 
   bool worker_start(const core::Config& cfg, core::Loop& loop, fibers::Engine& engine) override {
     if (!start_thread_states(cfg, loop, engine)) return false;
+    install_traceback_dumper(engine);
     Runtime& rt = runtime();
     rt.loop = &loop;  // spindle.call_later() works from here on, postfork included
     if (rt.settings.lazy_apps) {

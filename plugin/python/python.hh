@@ -165,6 +165,10 @@ void point_gilstate_at(PyThreadState* tstate);
 // --- thread_states.cc ----------------------------------------------------
 bool start_thread_states(const core::Config& cfg, core::Loop& loop, fibers::Engine& engine);
 
+// --- stuck_dump.cc -------------------------------------------------------
+// Gives a stuck worker's dump (core/stuck.hh) each core's Python traceback.
+void install_traceback_dumper(const fibers::Engine& engine);
+
 // --- environ.cc ----------------------------------------------------------
 bool environ_init();
 // A new environ dict for the request on slot (new reference), or nullptr with

@@ -148,6 +148,11 @@ std::optional<std::string> sample_value(const OptionDef& row, const TempDir& dir
       {"plugins", "python3"},
       {"plugin", "python3,http"},
       {"procname-prefix", "spindle-"},
+      {"stats", "127.0.0.1:1717"},
+      {"stats-server", "/tmp/spindle-stats.sock"},
+      {"stats-http", "true"},
+      {"stats-minified", "true"},
+      {"metrics", ":9100"},
   };
   auto it = kSamples.find(row.name);
   if (it == kSamples.end()) return std::nullopt;
