@@ -149,6 +149,9 @@ void accept_from(Socket& s) {
 bool bind_one(const std::string& spec, Kind kind, bool http, const char* what) {
   Socket s;
   s.l.spec = spec;
+  // A raw stats client (uwsgitop, nc) sends nothing: the socket must not
+  // defer the accept until data arrives, as HTTP sockets do.
+  s.l.proto = http ? Proto::kHttp : Proto::kUwsgi;
   s.kind = kind;
   s.http = http;
   std::string why = bind_listener(&s.l, 128);

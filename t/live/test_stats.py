@@ -47,9 +47,10 @@ def read_all(s):
         data += chunk
 
 
-def raw_stats(addr):
-    """What uwsgitop does: connect, read to EOF, parse."""
+def raw_stats(addr, timeout=10):
+    """What uwsgitop does: connect, send nothing, read to EOF, parse."""
     with connect(addr) as s:
+        s.settimeout(timeout)
         return json.loads(read_all(s).decode())
 
 
@@ -128,6 +129,15 @@ def test_stats_json_has_what_uwsgitop_reads(spindle):
     finally:
         for p in parked:
             p.close()
+
+
+def test_raw_stats_client_that_sends_nothing_is_answered_at_once(spindle):
+    # A TCP socket that defers accept() until the client speaks would hold
+    # uwsgitop (which only reads) for seconds.
+    srv = probe(spindle, "--stats", "127.0.0.1:0", processes=1, extra=False)
+    addr = bound(srv, STATS_RE)
+    for _ in range(3):
+        assert raw_stats(addr, timeout=3)["pid"] == srv.pid
 
 
 def test_cores_show_what_they_wait_for_and_queue(spindle):
