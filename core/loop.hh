@@ -90,6 +90,12 @@ class Loop {
   virtual void run() = 0;
   virtual void stop() = 0;
 
+  // One iteration: waits for events at most `timeout` seconds (< 0: until
+  // one arrives; 0: not at all), runs the callbacks of what is ready and the
+  // posted tasks, and returns. For a loop that is driven by another one's
+  // poll step (the Tornado engine runs asyncio's loop on this one).
+  virtual void run_once(double timeout) = 0;
+
   virtual double now() = 0;
 
   // Called with the loop about to block in the kernel and right after it woke

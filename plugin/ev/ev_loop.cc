@@ -30,6 +30,7 @@ class EvLoop final : public core::Loop {
     ev_idle_init(&idle_, on_idle);
     ev_io_init(&timerfd_io_, on_timerfd, timers_.fd(), EV_READ);
     ev_io_start(loop_, &timerfd_io_);
+    wake_.cb = [](Timer*) {};
   }
   ~EvLoop() override { ev_loop_destroy(loop_); }
 
@@ -71,6 +72,19 @@ class EvLoop final : public core::Loop {
   }
 
   void run() override { ev_run(loop_, 0); }
+
+  void run_once(double timeout) override {
+    if (timeout == 0) {
+      ev_run(loop_, EVRUN_NOWAIT);
+      return;
+    }
+    // A bounded wait rides on the precise timers (libev's own timeout would
+    // be rounded up to a millisecond).
+    if (timeout > 0) timers_.start(wake_, timeout);
+    ev_run(loop_, EVRUN_ONCE);
+    timers_.stop(wake_);
+  }
+
   void stop() override { ev_break(loop_, EVBREAK_ALL); }
   double now() override { return ev_now(loop_); }
 
@@ -115,6 +129,7 @@ class EvLoop final : public core::Loop {
   core::TaskQueue tasks_;
   PreciseTimers timers_;
   ev_io timerfd_io_;
+  Timer wake_;  // bounds run_once()'s wait
   void (*release_)(void*) = nullptr;
   void (*acquire_)(void*) = nullptr;
   void* hook_data_ = nullptr;

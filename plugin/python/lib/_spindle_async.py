@@ -12,6 +12,7 @@ import os
 import socket
 import time
 
+import _spindle_loop
 import spindle
 
 __all__ = ["connect", "wait"]
@@ -137,10 +138,9 @@ def wait(awaitable, timeout=None):
         raise RuntimeError("spindle.wait() can only be called while serving a request")
     if isinstance(awaitable, concurrent.futures.Future):
         return _wait_threadsafe(awaitable, awaitable.add_done_callback, awaitable.cancel, timeout)
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        loop = None
+    # Under --tornado, the worker's loop: a request sees it as current,
+    # never as running (see _spindle_loop).
+    loop = _spindle_loop.worker_loop()
     if loop is not None:
         return _wait_on_worker_loop(loop, asyncio.ensure_future(awaitable, loop=loop), timeout)
     if asyncio.isfuture(awaitable):
