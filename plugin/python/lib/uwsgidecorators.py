@@ -20,8 +20,11 @@ function is returned unchanged.
 import functools
 
 import spindle
+import uwsgi
 
-__all__ = ["postfork"]
+# uWSGI's module has no __all__, so `from uwsgidecorators import *` also
+# gives the app `uwsgi` (its Tornado docs rely on that).
+__all__ = ["postfork", "uwsgi"]
 
 
 def postfork(f):
