@@ -1,19 +1,21 @@
-// The core side of a connection: the Exchange an app sees, run on an async
-// core. Every call that would block parks the core. See connection.hh.
-#include <sys/sendfile.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
+// The Exchange: one request and its response, run on an async core. The
+// response's progress is one ResponseState; every call that would block
+// parks the core (through the transport). See exchange.hh.
+#include "core/exchange.hh"
 
-#include <cerrno>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <time.h>
+
 #include <cstring>
 
-#include "core/connection.hh"
 #include "core/log.hh"
 #include "core/park.hh"
+#include "core/protocol.hh"
 #include "core/scheduler.hh"
 #include "core/stats.hh"
 #include "core/text.hh"
+#include "core/transport.hh"
 #include "core/worker.hh"
 
 namespace spindle::core {
@@ -26,257 +28,78 @@ double mono_now() {
   return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
 }
 
-const char* reason_phrase(int status) {
-  switch (status) {
-    case 400: return "Bad Request";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 413: return "Content Too Large";
-    case 417: return "Expectation Failed";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Error";
-  }
-}
-
 bool is_token_char(unsigned char c) {
   if (c <= 32 || c >= 127) return false;
   return !strchr("()<>@,;:\\\"/[]?={}", c);
 }
 
-constexpr char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
-
 }  // namespace
-
-void Connection::build_error(int status) {
-  char body[64];
-  int blen = snprintf(body, sizeof body, "%d %s\n", status, reason_phrase(status));
-  char head[256];
-  int hlen = snprintf(head, sizeof head,
-                      "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"
-                      "Connection: close\r\n\r\n",
-                      status, reason_phrase(status), blen);
-  out_.assign(head, static_cast<std::size_t>(hlen));
-  if (!is_head_) out_.append(body, static_cast<std::size_t>(blen));
-}
 
 // --- serving --------------------------------------------------------------
 
-void Connection::serve(Core& core) {
+void Exchange::run(Core& core) {
+  Worker& worker = t_.worker();
   core_ = &core;
-  state_ = State::kActive;
   for (;;) {
-    begin_request();
-    if (App* app = worker_.app()) app->handle(*this);
-    if (!started_ && !finished_) fail(500);
-    finish();
-    end_request();
-    is_head_ = false;  // a rejection of what follows must not look like a HEAD answer
-    if (!keep_alive_ || aborted_ || worker_.draining() || !drain_body()) {
-      close_now();
-      return;
-    }
-    // The next request: pipelined bytes may already hold it.
-    parser_.begin();
-    body_.clear();
-    body_off_ = 0;
-    since_request_ = in_end_ - in_start_;
-    if (in_start_ < in_end_) {
-      long n = parser_.feed(in_.data() + in_start_, in_end_ - in_start_, &body_);
-      if (n < 0) {
-        reject(parser_.error_status(), parser_.error_reason());
-        return;
-      }
-      in_start_ += static_cast<std::size_t>(n);
-      if (parser_.head_complete()) {
-        // Let the other cores and the loop run between pipelined requests.
-        yield_now();
-        continue;
-      }
-    }
-    // Back to the loop side; a level-triggered watcher reports bytes that
-    // came in while we were busy.
-    in_.release_if_empty(in_start_, in_end_);
-    core_ = nullptr;
-    wait_for_request();
-    return;
+    reset();
+    proto_.begin(*this);
+    stats::request_begin(core.id, req.line);
+    if (App* app = worker.app()) app->handle(*this);
+    if (state_ == ResponseState::kHeadPending && status_ == 0) fail(500);
+    if (state_ < ResponseState::kDone) finish();
+    record_done();
+    worker.request_done();
+    const bool reuse = req.keep_alive && state_ != ResponseState::kAborted && !worker.draining();
+    if (!proto_.next(*this, reuse)) break;
+    // Let the other cores and the loop run between pipelined requests.
+    yield_now();
   }
+  core_ = nullptr;
 }
 
-void Connection::begin_request() {
-  started_ = head_sent_ = finished_ = aborted_ = chunked_ = false;
-  app_length_ = hint_ = no_body_ = continue_sent_ = false;
+void Exchange::reset() {
+  state_ = ResponseState::kHeadPending;
+  chunked_ = app_length_ = hint_ = no_body_ = false;
   app_length_value_ = hint_value_ = body_sent_ = 0;
   status_ = 0;
   error_.clear();
   started_at_ = mono_now();
-  if (listener_.proto == Proto::kHttp) {
-    const RequestHead& h = parser_.head();
-    build_http_vars(h, listener_, peer_addr_, peer_port_, &vars_);
-    vars_span_ = vars_.finish();
-    is_head_ = h.method == "HEAD";
-    keep_alive_ = h.keep_alive && !h.upgrade;
-    scheme_ = "http";
-    request_line_ = h.method;
-    request_line_ += ' ';
-    request_line_ += h.url;
-    request_line_ += h.version_minor == 0 ? " HTTP/1.0" : " HTTP/1.1";
-  } else {
-    vars_span_ = vars_.finish();
-    is_head_ = vars_.find("REQUEST_METHOD") == "HEAD";
-    keep_alive_ = false;
-    std::string_view https = vars_.find("HTTPS");
-    std::string_view scheme = vars_.find("UWSGI_SCHEME");
-    scheme_ = !scheme.empty() ? scheme
-              : (https == "on" || https == "1") ? std::string_view("https")
-                                                : std::string_view("http");
-    request_line_.assign(vars_.find("REQUEST_METHOD"));
-    request_line_ += ' ';
-    request_line_ += vars_.find("REQUEST_URI");
-    request_line_ += ' ';
-    request_line_ += vars_.find("SERVER_PROTOCOL");
-  }
-  stats::request_begin(core_->id, request_line_);
 }
 
-void Connection::end_request() {
+void Exchange::record_done() {
   double took = mono_now() - started_at_;
   stats::request_end(core_->id, status_, body_sent_, took);
-  if (!worker_.cfg().disable_logging) {
-    log_access("%s \"%s\" %d %llu %.3fms", peer_addr_.empty() ? "-" : peer_addr_.c_str(),
-               request_line_.c_str(), status_, static_cast<unsigned long long>(body_sent_),
-               took * 1000.0);
-  }
-  worker_.request_done();
+  if (t_.worker().cfg().disable_logging) return;
+  const std::string& peer = t_.peer_addr();
+  core::log_access("%s \"%s\" %d %llu %.3fms", peer.empty() ? "-" : peer.c_str(), req.line.c_str(),
+                   status_, static_cast<unsigned long long>(body_sent_),
+                   took * 1000.0);
 }
 
-// Before the next request on this connection, the rest of this one's body
-// must be consumed. A client still waiting for 100 Continue has not sent it:
-// closing is the only safe answer then.
-bool Connection::drain_body() {
-  if (listener_.proto != Proto::kHttp) return false;
-  if (parser_.message_complete()) return true;
-  if (parser_.head().expect_continue && !continue_sent_) return false;
-  char scratch[16384];
-  std::size_t drained = 0;
-  while (drained < (1u << 20)) {
-    ssize_t n = read(scratch, sizeof scratch);
-    if (n < 0) return false;
-    if (n == 0) return true;
-    drained += static_cast<std::size_t>(n);
-  }
-  return false;
-}
-
-// --- request body ---------------------------------------------------------
-
-// Reads what the socket has into buf (at most n bytes), parking this core
-// while it has nothing. >0: bytes read; 0: the client closed; -1: error,
-// timeout or cancel (error_ says which).
-ssize_t Connection::read_some(char* buf, std::size_t n) {
-  for (;;) {
-    ssize_t r = ::read(fd_, buf, n);
-    if (r > 0) return r;
-    if (r == 0) {
-      error_ = "client closed the connection";
-      return 0;
-    }
-    if (errno == EINTR) continue;
-    if (errno != EAGAIN) {
-      error_ = std::string("read: ") + strerror(errno);
-      stats::io_error(core_->id, false);
-      return -1;
-    }
-    if (!wait_io(kRead)) {
-      stats::io_error(core_->id, false);
-      return -1;
-    }
-  }
-}
-
-bool Connection::wait_io(int interest) {
-  Wake why = park(io_, fd_, interest, worker_.cfg().socket_timeout);
-  if (why == Wake::kReady) return true;
-  error_ = why == Wake::kCancelled ? "cancelled"
-           : interest == kRead     ? "timeout reading the request body"
-                                   : "timeout writing the response";
-  return false;
-}
-
-bool Connection::abort_with(std::string why) {
-  if (!aborted_ && core_) stats::io_error(core_->id, true);
-  error_ = std::move(why);
-  keep_alive_ = false;
-  aborted_ = true;
-  return false;
-}
-
-ssize_t Connection::read(char* buf, std::size_t n) {
+ssize_t Exchange::read(char* buf, std::size_t n) {
   if (n == 0) return 0;
-  if (listener_.proto == Proto::kUwsgi) {
-    if (uwsgi_body_left_ == 0) return 0;
-    std::size_t want = n < uwsgi_body_left_ ? n : static_cast<std::size_t>(uwsgi_body_left_);
-    if (in_start_ < in_end_) {
-      std::size_t k = std::min(want, in_end_ - in_start_);
-      memcpy(buf, in_.data() + in_start_, k);
-      in_start_ += k;
-      uwsgi_body_left_ -= k;
-      return static_cast<ssize_t>(k);
-    }
-    // Large bodies go straight into the caller's buffer.
-    ssize_t r = read_some(buf, want);
-    if (r <= 0) return -1;
-    uwsgi_body_left_ -= static_cast<std::uint64_t>(r);
-    return r;
-  }
-  for (;;) {
-    if (body_off_ < body_.size()) {
-      std::size_t k = std::min(n, body_.size() - body_off_);
-      memcpy(buf, body_.data() + body_off_, k);
-      body_off_ += k;
-      if (body_off_ == body_.size()) {
-        body_.clear();
-        body_off_ = 0;
-      }
-      return static_cast<ssize_t>(k);
-    }
-    if (parser_.message_complete()) return 0;
-    if (parser_.error_status()) return -1;
-    if (parser_.head().expect_continue && !continue_sent_ && !head_sent_) {
-      continue_sent_ = true;
-      iovec iov{const_cast<char*>(kContinue), sizeof kContinue - 1};
-      if (!send_iov(&iov, 1)) return -1;
-    }
-    long used;
-    if (in_start_ == in_end_) {
-      ssize_t got = read_some(scratch(), kScratch);
-      if (got <= 0) {
-        keep_alive_ = false;
-        return -1;
-      }
-      used = feed_scratch(scratch(), static_cast<std::size_t>(got));
-    } else {
-      used = parser_.feed(in_.data() + in_start_, in_end_ - in_start_, &body_);
-      if (used > 0) in_start_ += static_cast<std::size_t>(used);
-    }
-    if (used < 0) {
-      error_ = parser_.error_reason();
-      keep_alive_ = false;
-      log(Level::kWarn, "%s:%s %d %s", peer_addr_.c_str(), peer_port_.c_str(),
-          parser_.error_status(), error_.c_str());
-      return -1;
-    }
-  }
+  return proto_.read_body(*this, buf, n);
+}
+
+bool Exchange::abort(std::string why) {
+  if (state_ != ResponseState::kAborted && core_) stats::io_error(core_->id, true);
+  error_ = std::move(why);
+  req.keep_alive = false;
+  state_ = ResponseState::kAborted;
+  return false;
+}
+
+bool Exchange::send(iovec* iov, int cnt) {
+  std::string why;
+  if (t_.send(iov, cnt, &why)) return true;
+  return abort(std::move(why));
 }
 
 // --- response -------------------------------------------------------------
 
-bool Connection::start_response(std::string_view status, std::span<const Header> headers,
-                                std::string* why) {
-  if (head_sent_) {
+bool Exchange::start_response(std::string_view status, std::span<const Header> headers,
+                              std::string* why) {
+  if (head_sent()) {
     *why = "start_response called after the response head was sent";
     return false;
   }
@@ -342,24 +165,23 @@ bool Connection::start_response(std::string_view status, std::span<const Header>
     head_fields_.append(h.value);
     head_fields_.append("\r\n");
   }
-  if (close) keep_alive_ = false;
+  if (close) req.keep_alive = false;
   status_line_.assign(status);
   if (status_line_.size() == 3) status_line_ += ' ';  // the space is required, the reason is not
   status_ = code;
-  no_body_ = is_head_ || code == 204 || code == 304;
-  started_ = true;
+  no_body_ = req.is_head || code == 204 || code == 304;
   return true;
 }
 
-void Connection::set_length_hint(std::uint64_t n) {
-  if (head_sent_) return;
+void Exchange::set_length_hint(std::uint64_t n) {
+  if (head_sent()) return;
   hint_ = true;
   hint_value_ = n;
 }
 
-bool Connection::send_head(bool final) {
-  const bool http = listener_.proto == Proto::kHttp;
-  const bool http10 = http && parser_.head().version_minor == 0;
+// Builds the head into out_ (the caller sends it) and moves to kHeadSent.
+bool Exchange::send_head(bool final) {
+  const Framing f = proto_.framing();
   const bool bodiless_status = status_ == 204 || status_ == 304;
   out_.assign("HTTP/1.1 ");
   out_.append(status_line_);
@@ -368,7 +190,7 @@ bool Connection::send_head(bool final) {
   char num[48];
   if (app_length_) {
     // passed through as the app gave it
-  } else if (hint_ || (final && !is_head_)) {
+  } else if (hint_ || (final && !req.is_head)) {
     if (!bodiless_status) {
       int k = snprintf(num, sizeof num, "Content-Length: %llu\r\n",
                        static_cast<unsigned long long>(hint_ ? hint_value_ : body_sent_));
@@ -376,51 +198,26 @@ bool Connection::send_head(bool final) {
     }
   } else if (no_body_) {
     // HEAD without a length: nothing to delimit
-  } else if (http && !http10) {
+  } else if (f.chunked) {
     chunked_ = true;
     out_.append("Transfer-Encoding: chunked\r\n");
   } else {
-    keep_alive_ = false;  // the close delimits the body
+    req.keep_alive = false;  // the close delimits the body
   }
-  if (worker_.draining()) keep_alive_ = false;
-  if (!keep_alive_) {
+  if (t_.worker().draining()) req.keep_alive = false;
+  if (!req.keep_alive) {
     out_.append("Connection: close\r\n");
-  } else if (http10) {
+  } else if (f.announce_keep_alive) {
     out_.append("Connection: keep-alive\r\n");
   }
   out_.append("\r\n");
-  head_sent_ = true;
+  state_ = ResponseState::kHeadSent;
   return true;
 }
 
-bool Connection::send_iov(iovec* iov, int cnt) {
-  msghdr msg{};
-  for (;;) {
-    msg.msg_iov = iov;
-    msg.msg_iovlen = static_cast<std::size_t>(cnt);
-    ssize_t r = ::sendmsg(fd_, &msg, MSG_NOSIGNAL);
-    if (r >= 0) {
-      std::size_t left = static_cast<std::size_t>(r);
-      while (cnt > 0 && left >= iov->iov_len) {
-        left -= iov->iov_len;
-        ++iov;
-        --cnt;
-      }
-      if (cnt == 0) return true;
-      iov->iov_base = static_cast<char*>(iov->iov_base) + left;
-      iov->iov_len -= left;
-      continue;
-    }
-    if (errno == EINTR) continue;
-    if (errno != EAGAIN) return abort_with(std::string("write: ") + strerror(errno));
-    // A slow reader parks only this core.
-    if (!wait_io(kWrite)) return abort_with(error_);
-  }
-}
-
-bool Connection::write(std::string_view data) {
-  if (aborted_ || finished_) return false;
-  if (!started_) {
+bool Exchange::write(std::string_view data) {
+  if (state_ >= ResponseState::kDone) return false;
+  if (status_ == 0) {
     error_ = "write() before start_response()";
     return false;
   }
@@ -431,12 +228,12 @@ bool Connection::write(std::string_view data) {
     if (data.size() > room) {
       data = data.substr(0, room);
       overrun = true;
-      keep_alive_ = false;
+      req.keep_alive = false;
     }
   }
   iovec iov[4];
   int cnt = 0;
-  if (!head_sent_) {
+  if (!head_sent()) {
     send_head(false);
     iov[cnt++] = {out_.data(), out_.size()};
   }
@@ -449,30 +246,29 @@ bool Connection::write(std::string_view data) {
     iov[cnt++] = {const_cast<char*>(data.data()), data.size()};
     if (chunked_) iov[cnt++] = {const_cast<char*>("\r\n"), 2};
     body_sent_ += data.size();
+    state_ = ResponseState::kBody;
   }
-  bool ok = cnt == 0 || send_iov(iov, cnt);
+  bool ok = cnt == 0 || send(iov, cnt);
   if (overrun) return overran();
   return ok;
 }
 
-bool Connection::declared() const { return app_length_ || hint_; }
-
-std::uint64_t Connection::room_left() const {
+std::uint64_t Exchange::room_left() const {
   std::uint64_t want = app_length_ ? app_length_value_ : hint_value_;
   return want > body_sent_ ? want - body_sent_ : 0;
 }
 
 // The app produced more body than its Content-Length: the extra bytes
 // would be read as the next response on this connection.
-bool Connection::overran() {
+bool Exchange::overran() {
   log(Level::kWarn, "\"%s\": the body is longer than its Content-Length; truncated, closing",
-      request_line_.c_str());
-  return abort_with("response body longer than its Content-Length");
+      req.line.c_str());
+  return abort("response body longer than its Content-Length");
 }
 
-bool Connection::sendfile(int fd, off_t offset, std::uint64_t count) {
-  if (aborted_ || finished_) return false;
-  if (!started_) {
+bool Exchange::sendfile(int fd, off_t offset, std::uint64_t count) {
+  if (state_ >= ResponseState::kDone) return false;
+  if (status_ == 0) {
     error_ = "sendfile before start_response()";
     return false;
   }
@@ -488,78 +284,69 @@ bool Connection::sendfile(int fd, off_t offset, std::uint64_t count) {
   if (!no_body_ && declared() && count > room_left()) {
     count = room_left();
     overrun = true;
-    keep_alive_ = false;
+    req.keep_alive = false;
   }
-  if (!head_sent_) {
+  if (!head_sent()) {
     if (!app_length_ && !hint_) set_length_hint(count);
     send_head(false);
     iovec iov{out_.data(), out_.size()};
-    if (!send_iov(&iov, 1)) return false;
+    if (!send(&iov, 1)) return false;
   }
   if (no_body_ || count == 0) return overrun ? overran() : true;
+  state_ = ResponseState::kBody;
   char chunk[24];
   if (chunked_) {
     int k = snprintf(chunk, sizeof chunk, "%llx\r\n", static_cast<unsigned long long>(count));
     iovec iov{chunk, static_cast<std::size_t>(k)};
-    if (!send_iov(&iov, 1)) return false;
+    if (!send(&iov, 1)) return false;
   }
-  while (count > 0) {
-    std::size_t step = count > (1u << 30) ? (1u << 30) : static_cast<std::size_t>(count);
-    ssize_t r = ::sendfile(fd_, fd, &offset, step);
-    if (r > 0) {
-      count -= static_cast<std::uint64_t>(r);
-      body_sent_ += static_cast<std::uint64_t>(r);
-      continue;
-    }
-    if (r == 0) return abort_with("sendfile: file shorter than announced");
-    if (errno == EINTR) continue;
-    if (errno != EAGAIN) return abort_with(std::string("sendfile: ") + strerror(errno));
-    if (!wait_io(kWrite)) return abort_with(error_);
-  }
+  std::string why;
+  if (!t_.send_file(fd, &offset, count, &body_sent_, &why)) return abort(std::move(why));
   if (chunked_) {
     iovec iov{const_cast<char*>("\r\n"), 2};
-    if (!send_iov(&iov, 1)) return false;
+    if (!send(&iov, 1)) return false;
   }
   return overrun ? overran() : true;
 }
 
-bool Connection::finish() {
-  if (finished_) return !aborted_;
-  finished_ = true;
+bool Exchange::finish() {
+  if (state_ == ResponseState::kDone) return true;
+  if (state_ == ResponseState::kAborted) return false;
   if (!no_body_ && declared() && room_left() > 0) {
     // The client would wait for bytes that never come, or read the next
     // response as the rest of this one: only a close keeps it in step.
     log(Level::kWarn, "\"%s\": the body is %llu bytes short of its Content-Length; closing",
-        request_line_.c_str(), static_cast<unsigned long long>(room_left()));
-    keep_alive_ = false;
+        req.line.c_str(), static_cast<unsigned long long>(room_left()));
+    req.keep_alive = false;
   }
-  if (!head_sent_) {
+  bool ok = true;
+  if (!head_sent()) {
     send_head(true);
     iovec iov{out_.data(), out_.size()};
-    return send_iov(&iov, 1);
-  }
-  if (chunked_) {
+    ok = send(&iov, 1);
+  } else if (chunked_) {
     iovec iov{const_cast<char*>("0\r\n\r\n"), 5};
-    return send_iov(&iov, 1);
+    ok = send(&iov, 1);
   }
-  return true;
+  if (ok) state_ = ResponseState::kDone;
+  return ok;
 }
 
-void Connection::fail(int status) {
-  if (finished_) return;
-  keep_alive_ = false;
-  finished_ = true;
-  if (head_sent_) {
-    aborted_ = true;  // a truncated response is better than a wrong one
+void Exchange::fail(int status) {
+  if (state_ >= ResponseState::kDone) return;
+  req.keep_alive = false;
+  if (head_sent()) {
+    state_ = ResponseState::kAborted;  // a truncated response is better than a
+                                       // wrong one
     return;
   }
   // A body the parser refused (too large) explains the failure better.
-  if (parser_.error_status() && listener_.proto == Proto::kHttp) status = parser_.error_status();
+  if (int refused = proto_.refused_status()) status = refused;
   status_ = status;
-  build_error(status);
-  head_sent_ = true;
+  error_answer(status, req.is_head, &out_);
+  state_ = ResponseState::kHeadSent;
   iovec iov{out_.data(), out_.size()};
-  send_iov(&iov, 1);
+  if (send(&iov, 1)) state_ = ResponseState::kDone;
 }
 
 }  // namespace spindle::core

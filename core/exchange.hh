@@ -8,7 +8,8 @@
 // that runs the request.
 //
 // Lifetime: the Exchange and every string_view it returns are valid until
-// App::handle() returns.
+// App::handle() returns. The exchange belongs to the connection's protocol
+// (core/protocol.hh) and is reused for the next request on it.
 //
 // Errors: no exceptions. Calls that talk to the client return false when the
 // client went away, a timeout expired or the body was refused; error()
@@ -17,6 +18,7 @@
 #pragma once
 
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include <cstdint>
 #include <span>
@@ -35,9 +37,20 @@ struct Header {
   std::string_view value;
 };
 
+// The response's progress, one state:
+//   kHeadPending -> kHeadSent -> kBody -> kDone
+//   any state    -> kAborted  (the response cannot complete: close after it)
+enum class ResponseState { kHeadPending, kHeadSent, kBody, kDone, kAborted };
+
+class Transport;
+class Protocol;
+struct Core;
+
 class Exchange {
  public:
-  virtual ~Exchange() = default;
+  Exchange(Transport& t, Protocol& p) : t_(t), proto_(p) {}
+  Exchange(const Exchange&) = delete;
+  Exchange& operator=(const Exchange&) = delete;
 
   // --- request ------------------------------------------------------------
 
@@ -48,17 +61,17 @@ class Exchange {
   //   the request has them), HTTP_* for every other header (duplicates joined
   //   with ", "; header names with '_' are dropped). Behind nginx (uwsgi
   //   protocol) these are what nginx sent, plus anything else it sent.
-  virtual std::span<const Var> vars() const = 0;
+  std::span<const Var> vars() const { return req.vars; }
 
   // "http" or "https" (from the uwsgi HTTPS / UWSGI_SCHEME variables).
-  virtual std::string_view url_scheme() const = 0;
+  std::string_view url_scheme() const { return req.scheme; }
 
-  virtual bool is_head() const = 0;
+  bool is_head() const { return req.is_head; }
 
   // Reads up to n body bytes into buf. Parks while no byte has arrived yet.
   // Returns the count, 0 at the end of the body, or -1 on error (client
   // gone, --socket-timeout, body over --limit-post).
-  virtual ssize_t read(char* buf, std::size_t n) = 0;
+  ssize_t read(char* buf, std::size_t n);
 
   // --- response -----------------------------------------------------------
 
@@ -68,36 +81,98 @@ class Exchange {
   // May be called again while head_sent() is false (the exc_info case).
   // Returns false with a reason in *why when the status or a header is
   // malformed (the caller then answers 500).
-  virtual bool start_response(std::string_view status, std::span<const Header> headers,
-                              std::string* why) = 0;
-  virtual bool head_sent() const = 0;
+  bool start_response(std::string_view status, std::span<const Header> headers, std::string* why);
+  bool head_sent() const { return state_ != ResponseState::kHeadPending; }
 
   // The app knows the whole body's length (e.g. a one-element list): lets the
   // server send Content-Length instead of chunked framing. Call before the
   // first write; ignored if the app set Content-Length itself.
-  virtual void set_length_hint(std::uint64_t n) = 0;
+  void set_length_hint(std::uint64_t n);
 
   // Sends body bytes (the head first, if still pending). Empty data is a
   // no-op. Parks while the socket is full.
-  virtual bool write(std::string_view data) = 0;
+  bool write(std::string_view data);
 
   // Sends count bytes of fd from offset (count == UINT64_MAX: to EOF) with
   // sendfile(2) where the framing allows it.
-  virtual bool sendfile(int fd, off_t offset, std::uint64_t count) = 0;
+  bool sendfile(int fd, off_t offset, std::uint64_t count);
 
   // Completes the response: the head if still pending, the last chunk, and
   // keep-alive bookkeeping. Idempotent.
-  virtual bool finish() = 0;
+  bool finish();
 
-  // The app failed. Before the head went out: answers `status` with a short
-  // body. After: the connection is closed so the client sees a truncated
-  // response rather than a wrong one.
-  virtual void fail(int status) = 0;
+  // The one name for "answer with an error". Before the head went out:
+  // answers `status` with a short body. After: the connection is closed so
+  // the client sees a truncated response rather than a wrong one. (Before a
+  // core took the request, the same act is Protocol::fail().)
+  void fail(int status);
 
-  virtual const std::string& error() const = 0;
+  const std::string& error() const { return error_; }
 
   // The response status (0 until start_response), for the access log.
-  virtual int status() const = 0;
+  int status() const { return status_; }
+
+  ResponseState state() const { return state_; }
+
+  // --- core side ----------------------------------------------------------
+
+  // Serves this request and, while the protocol has the next one ready,
+  // the following ones, on `core`. Returns when the connection went back to
+  // the loop side or was closed.
+  void run(Core& core);
+
+  Protocol& protocol() { return proto_; }
+  Transport& transport() { return t_; }
+
+  // Filled by the protocol in begin().
+  struct Request {
+    std::span<const Var> vars;
+    std::string_view scheme = "http";
+    bool is_head = false;
+    bool keep_alive = true;
+    std::string line;  // "GET / HTTP/1.1", for logs and --harakiri
+  };
+  Request req;
+
+  // For the protocol: records why a read failed; the connection will not be
+  // reused.
+  void read_failed(std::string why) {
+    error_ = std::move(why);
+    req.keep_alive = false;
+  }
+
+ private:
+  void reset();
+  void record_done();
+  bool abort(std::string why);
+  bool send_head(bool final);
+  bool send(::iovec* iov, int cnt);
+  bool declared() const { return app_length_ || hint_; }
+  std::uint64_t room_left() const;
+  bool overran();
+
+  Transport& t_;
+  Protocol& proto_;
+  Core* core_ = nullptr;
+  ResponseState state_ = ResponseState::kHeadPending;
+
+  // What start_response recorded.
+  std::string status_line_;  // "200 OK"
+  std::string head_fields_;  // "Name: value\r\n"...
+  int status_ = 0;
+
+  // Framing.
+  bool chunked_ = false;
+  bool app_length_ = false;
+  std::uint64_t app_length_value_ = 0;
+  bool hint_ = false;
+  std::uint64_t hint_value_ = 0;
+  bool no_body_ = false;
+  std::uint64_t body_sent_ = 0;
+
+  std::string out_;  // scratch for the head
+  double started_at_ = 0;
+  std::string error_;
 };
 
 }  // namespace spindle::core

@@ -4,7 +4,8 @@
 
 #include <cstring>
 
-#include "core/connection.hh"
+#include "core/exchange.hh"
+#include "core/protocol.hh"
 #include "core/log.hh"
 #include "core/stats.hh"
 #include "core/worker_slot.hh"
@@ -58,19 +59,19 @@ Core* Scheduler::current() {
   return ctx ? static_cast<Core*>(ctx->arg) : nullptr;
 }
 
-void Scheduler::submit(Connection* conn) {
+void Scheduler::submit(Exchange* ex) {
   if (cancelling_) {
-    conn->refuse(503, "the worker is stopping");
+    ex->protocol().fail(503, "the worker is stopping");
     return;
   }
   if (free_.empty()) {
-    pending_.push_back(conn);
+    pending_.push_back(ex);
     stats::set_queued(pending_.size());
     return;
   }
   Core* c = free_.back();
   free_.pop_back();
-  c->conn = conn;
+  c->ex = ex;
   resume(*c, Wake::kReady);
 }
 
@@ -80,11 +81,11 @@ void Scheduler::entry(fibers::Context* ctx) {
 
 void Scheduler::run_core(Core& c) {
   for (;;) {
-    while (c.conn) {
-      c.conn->serve(c);
-      c.conn = nullptr;
+    while (c.ex) {
+      c.ex->run(c);
+      c.ex = nullptr;
       if (!pending_.empty()) {
-        c.conn = pending_.front();
+        c.ex = pending_.front();
         pending_.pop_front();
         stats::set_queued(pending_.size());
       }
@@ -132,12 +133,18 @@ Wake Scheduler::suspend_parked(Core& c, double timeout) {
 
 Wake Scheduler::park(IoWatcher& w, int fd, int interest, double timeout) {
   Core& c = *current();
+  // The watcher is borrowed for the wait: its owner's callback comes back
+  // afterwards, so the owner never has to reinstall it.
+  IoCallback owner_cb = w.cb;
+  void* owner_data = w.data;
   w.cb = on_io;
   w.data = &c;
   loop_.io_set(w, fd, interest);
   stats::set_state(c.id, interest & kWrite ? stats::CoreState::kWrite : stats::CoreState::kRead);
   Wake why = suspend_parked(c, timeout);
   loop_.io_set(w, fd, kNone);
+  w.cb = owner_cb;
+  w.data = owner_data;
   return why;
 }
 
@@ -171,9 +178,9 @@ void Scheduler::cancel_all() {
   // Requests not started yet get a clear answer rather than a start that
   // the stop would cut short.
   while (!pending_.empty()) {
-    Connection* conn = pending_.front();
+    Exchange* ex = pending_.front();
     pending_.pop_front();
-    conn->refuse(503, "the worker is stopping");
+    ex->protocol().fail(503, "the worker is stopping");
   }
   stats::set_queued(0);
   for (auto& c : cores_) {

@@ -1,10 +1,10 @@
 // The async-core scheduler: a fixed set of cores per worker, each a context
 // of the suspend engine that serves one connection's requests at a time.
 //
-// Flow: a connection whose request head is complete is submit()ted from a
-// loop callback. A free core takes it at once; with every core busy the
-// connection waits in a FIFO (never dropped) and the next core to finish
-// takes it. A core parks only through park() (core/park.hh) and is resumed
+// Flow: the scheduler schedules exchanges (core/exchange.hh). A protocol
+// whose request head is complete submit()s its exchange from a loop
+// callback. A free core takes it at once; with every core busy the exchange
+// waits in a FIFO (never dropped) and the next core to finish takes it. A core parks only through park() (core/park.hh) and is resumed
 // only from the main context: by the loop callback of what it waits for, or
 // by a posted Task (wake-ups from other cores, schedule_fix).
 #pragma once
@@ -20,13 +20,13 @@
 
 namespace spindle::core {
 
-class Connection;
+class Exchange;
 struct WorkerSlot;
 
 struct Core {
   int id = 0;
   fibers::Context* ctx = nullptr;
-  Connection* conn = nullptr;
+  Exchange* ex = nullptr;
   Timer timer;
   Task task;                      // posted to resume this core (yield, cross-core wake)
   Wake reason = Wake::kReady;
@@ -42,7 +42,7 @@ class Scheduler {
   // Spawns n cores. False if a stack could not be allocated.
   bool start(int n);
 
-  void submit(Connection* c);
+  void submit(Exchange* ex);
   std::size_t busy() const { return cores_.size() - free_.size(); }
   std::size_t waiting() const { return pending_.size(); }
 
@@ -77,7 +77,7 @@ class Scheduler {
   WorkerSlot* slot_;
   std::vector<std::unique_ptr<Core>> cores_;
   std::vector<Core*> free_;
-  std::deque<Connection*> pending_;
+  std::deque<Exchange*> pending_;
   bool cancelling_ = false;
 };
 

@@ -12,10 +12,11 @@
 #include <cerrno>
 #include <cstring>
 
-#include "core/connection.hh"
 #include "core/log.hh"
 #include "core/stats.hh"
 #include "core/stuck.hh"
+#include "core/protocol.hh"
+#include "core/transport.hh"
 #include "core/worker_slot.hh"
 
 namespace spindle::core {
@@ -127,6 +128,8 @@ bool Worker::setup() {
   mercy_.data = this;
   accept_retry_.cb = on_accept_retry;
   accept_retry_.data = this;
+  reap_.cb = on_reap;
+  reap_.data = this;
   if (!mailbox_.open(*loop_)) {
     log(Level::kError, "eventfd: %s", strerror(errno));
     return false;
@@ -156,8 +159,8 @@ void Worker::accept_ready() {
     for (int k = 0; k < 64 && !draining_; ++k) {
       sockaddr_storage peer{};
       socklen_t len = sizeof peer;
-      int fd = accept4(l.fd, reinterpret_cast<sockaddr*>(&peer), &len,
-                       SOCK_NONBLOCK | SOCK_CLOEXEC);
+      int fd =
+          accept4(l.fd, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (fd < 0) {
         if (errno == EINTR || errno == ECONNABORTED) continue;
         if (errno == EMFILE || errno == ENFILE) pause_accepting(errno);
@@ -168,7 +171,7 @@ void Worker::accept_ready() {
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
       }
-      (new Connection(*this, l, fd, peer))->start();
+      (new Transport(*this, l, fd, peer))->start();
     }
   }
 }
@@ -189,21 +192,35 @@ void Worker::on_accept_retry(Timer* t) {
   if (!self->draining_) self->loop_->io_set(self->accept_io_, self->accept_epfd_, kRead);
 }
 
-void Worker::add(Connection* c) {
-  c->next = conns_;
-  if (conns_) conns_->prev = c;
-  conns_ = c;
+void Worker::add(Transport* t) {
+  t->next = conns_;
+  if (conns_) conns_->prev = t;
+  conns_ = t;
   ++conn_count_;
   stats::set_connections(conn_count_);
 }
 
-void Worker::remove(Connection* c) {
-  if (c->prev) c->prev->next = c->next;
-  else conns_ = c->next;
-  if (c->next) c->next->prev = c->prev;
-  --conn_count_;
-  stats::set_connections(conn_count_);
-  if (draining_) maybe_finish_drain();
+void Worker::retire(Transport* t) {
+  if (t->prev)
+    t->prev->next = t->next;
+  else
+    conns_ = t->next;
+  if (t->next) t->next->prev = t->prev;
+  t->prev = t->next = nullptr;
+  closed_.push_back(t);
+  loop_->post(reap_);
+}
+
+// The end of the loop iteration for closed transports: whoever closed them
+// has returned to the loop.
+void Worker::on_reap(Task* task) {
+  auto* self = static_cast<Worker*>(task->data);
+  std::vector<Transport*> closed;
+  closed.swap(self->closed_);
+  for (Transport* t : closed) delete t;
+  self->conn_count_ -= closed.size();
+  stats::set_connections(self->conn_count_);
+  if (self->draining_) self->maybe_finish_drain();
 }
 
 void Worker::request_done() {
@@ -235,9 +252,9 @@ void Worker::begin_drain(const char* why) {
   loop_->timer_stop(accept_retry_);
   close(accept_epfd_);
   accept_epfd_ = -1;
-  for (Connection* c = conns_; c;) {
-    Connection* next = c->next;
-    if (c->idle()) c->close_now();
+  for (Transport* c = conns_; c;) {
+    Transport* next = c->next;
+    if (c->idle()) c->close();
     c = next;
   }
   loop_->timer_start(mercy_, cfg_.reload_mercy);
@@ -256,7 +273,9 @@ void Worker::on_mercy(Timer* t) {
   auto* self = static_cast<Worker*>(t->data);
   if (!self->mercy_spent_) {
     self->mercy_spent_ = true;
-    log(Level::kWarn, "worker %d (pid %d): %zu connections still open after %.0fs; cancelling",
+    log(Level::kWarn,
+        "worker %d (pid %d): %zu connections still open after %.0fs; "
+        "cancelling",
         self->id_, static_cast<int>(getpid()), self->conn_count_, self->cfg_.reload_mercy);
     self->loop_->timer_start(self->mercy_, 1.0);
     self->sched_->cancel_all();  // may close the last connection and stop the loop

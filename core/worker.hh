@@ -16,7 +16,7 @@
 
 namespace spindle::core {
 
-class Connection;
+class Transport;
 struct WorkerSlot;
 
 class Worker {
@@ -34,8 +34,10 @@ class Worker {
   int id() const { return id_; }
   Mailbox& mailbox() { return mailbox_; }
 
-  void add(Connection* c);
-  void remove(Connection* c);  // the connection is being destroyed
+  void add(Transport* t);
+  // A closed transport: off the list now, destroyed at the end of the loop
+  // iteration (a posted task), never under whoever closed it.
+  void retire(Transport* t);
   void request_done();
   bool draining() const { return draining_; }
 
@@ -44,6 +46,7 @@ class Worker {
   static void on_signal(IoWatcher* w, int revents);
   static void on_mercy(Timer* t);
   static void on_accept_retry(Timer* t);
+  static void on_reap(Task* t);
   void pause_accepting(int err);
   void accept_ready();
   void begin_drain(const char* why);
@@ -66,8 +69,10 @@ class Worker {
   Timer accept_retry_;
   Mailbox mailbox_;  // calls from other threads (core/park.hh call_on_core_thread)
   bool out_of_fds_ = false;
-  Connection* conns_ = nullptr;
-  std::size_t conn_count_ = 0;
+  Transport* conns_ = nullptr;
+  std::size_t conn_count_ = 0;      // open or closed but not yet destroyed
+  std::vector<Transport*> closed_;  // waiting for on_reap
+  Task reap_;
   long requests_ = 0;
   bool draining_ = false;
   bool mercy_spent_ = false;

@@ -1,0 +1,221 @@
+// The transport of a connection: fd, watcher, idle timer, input buffer, and
+// the parking reads and writes of the core that serves it. See transport.hh.
+#include "core/transport.hh"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/sendfile.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "core/log.hh"
+#include "core/park.hh"
+#include "core/protocol.hh"
+#include "core/stats.hh"
+#include "core/uwsgi_codec.hh"
+#include "core/worker.hh"
+#include "core/worker_slot.hh"
+
+namespace spindle::core {
+
+namespace {
+
+// Room for a request head (the parser enforces --buffer-size) or a whole
+// uwsgi vars block, which must be contiguous.
+std::size_t buffer_capacity(const Config& cfg) {
+  std::size_t want = static_cast<std::size_t>(cfg.buffer_size) + uwsgi::kHeaderSize;
+  return want < 16384 ? 16384 : want;
+}
+
+}  // namespace
+
+Transport::Transport(Worker& worker, const Listener& listener, int fd, const sockaddr_storage& peer)
+    : in(buffer_capacity(worker.cfg())), worker_(worker), listener_(listener), fd_(fd) {
+  char addr[INET6_ADDRSTRLEN] = "";
+  int port = 0;
+  if (peer.ss_family == AF_INET) {
+    auto* sin = reinterpret_cast<const sockaddr_in*>(&peer);
+    inet_ntop(AF_INET, &sin->sin_addr, addr, sizeof addr);
+    port = ntohs(sin->sin_port);
+  } else if (peer.ss_family == AF_INET6) {
+    auto* sin6 = reinterpret_cast<const sockaddr_in6*>(&peer);
+    inet_ntop(AF_INET6, &sin6->sin6_addr, addr, sizeof addr);
+    port = ntohs(sin6->sin6_port);
+  }
+  peer_addr_ = addr;
+  peer_port_ = port ? std::to_string(port) : "";
+  io_.cb = on_io;
+  io_.data = this;
+  timer_.cb = on_timer;
+  timer_.data = this;
+  worker_.add(this);
+}
+
+Transport::~Transport() {
+  // close() released the fd; a transport destroyed without it (worker exit)
+  // releases it here.
+  if (!closing_) {
+    Loop& loop = worker_.loop();
+    loop.io_close(io_);
+    if (timer_.armed) loop.timer_stop(timer_);
+    ::close(fd_);
+  }
+}
+
+void Transport::start() {
+  proto_ = make_protocol(listener_.proto, *this);
+  wait_for_request();
+  proto_->on_readable();
+}
+
+void Transport::close() {
+  if (closing_) return;
+  closing_ = true;
+  Loop& loop = worker_.loop();
+  loop.io_close(io_);
+  if (timer_.armed) loop.timer_stop(timer_);
+  ::close(fd_);
+  fd_ = -1;
+  worker_.retire(this);
+}
+
+void Transport::wait_for_request() {
+  busy_ = false;
+  worker_.loop().io_set(io_, fd_, kRead);
+  // The timer is lazy: arming it anew for every request would cost a heap
+  // operation (a Python call under Tornado) per request; instead the
+  // deadline moves and the timer, when it fires, checks it.
+  idle_deadline_ms_ = monotonic_ms() + static_cast<std::int64_t>(worker_.cfg().http_timeout * 1000);
+  if (!timer_.armed) worker_.loop().timer_start(timer_, worker_.cfg().http_timeout);
+}
+
+void Transport::on_io(IoWatcher* w, int) {
+  auto* t = static_cast<Transport*>(w->data);
+  if (t->closing_) return;
+  if (t->busy_) {
+    // Pipelined bytes while a core serves this connection: the core reads
+    // them when it is done (and a drain must not take it for idle).
+    t->bytes_pending_ = true;
+    t->worker_.loop().io_set(t->io_, t->fd_, kNone);
+    return;
+  }
+  t->bytes_pending_ = false;
+  t->proto_->on_readable();
+}
+
+void Transport::on_timer(Timer* tm) {
+  auto* t = static_cast<Transport*>(tm->data);
+  Loop& loop = t->worker_.loop();
+  if (t->busy_) {  // a core serves it: not idle
+    loop.timer_start(t->timer_, t->worker_.cfg().http_timeout);
+    return;
+  }
+  std::int64_t left = t->idle_deadline_ms_ - monotonic_ms();
+  if (left > 0) {
+    loop.timer_start(t->timer_, static_cast<double>(left) / 1000.0);
+    return;
+  }
+  if (t->since_request > 0)
+    log(Level::kInfo, "%s:%s request head timeout; closing", t->peer_addr_.c_str(),
+        t->peer_port_.c_str());
+  t->close();
+}
+
+char* Transport::scratch() {
+  alignas(64) static char buf[kScratch];
+  return buf;
+}
+
+void Transport::send_now(const std::string& bytes) {
+  ssize_t ignored = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  (void)ignored;
+}
+
+// --- core side
+// ----------------------------------------------------------------
+
+bool Transport::wait(int interest, std::string* err) {
+  Wake why = park(io_, fd_, interest, worker_.cfg().socket_timeout);
+  if (why == Wake::kReady) return true;
+  *err = why == Wake::kCancelled ? "cancelled"
+         : interest == kRead     ? "timeout reading the request body"
+                                 : "timeout writing the response";
+  return false;
+}
+
+ssize_t Transport::read_some(char* buf, std::size_t n, std::string* err) {
+  for (;;) {
+    ssize_t r = ::read(fd_, buf, n);
+    if (r > 0) return r;
+    if (r == 0) {
+      *err = "client closed the connection";
+      return 0;
+    }
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN) {
+      *err = std::string("read: ") + strerror(errno);
+      stats::io_error(current_core(), false);
+      return -1;
+    }
+    if (!wait(kRead, err)) {
+      stats::io_error(current_core(), false);
+      return -1;
+    }
+  }
+}
+
+bool Transport::send(iovec* iov, int cnt, std::string* err) {
+  msghdr msg{};
+  for (;;) {
+    msg.msg_iov = iov;
+    msg.msg_iovlen = static_cast<std::size_t>(cnt);
+    ssize_t r = ::sendmsg(fd_, &msg, MSG_NOSIGNAL);
+    if (r >= 0) {
+      std::size_t left = static_cast<std::size_t>(r);
+      while (cnt > 0 && left >= iov->iov_len) {
+        left -= iov->iov_len;
+        ++iov;
+        --cnt;
+      }
+      if (cnt == 0) return true;
+      iov->iov_base = static_cast<char*>(iov->iov_base) + left;
+      iov->iov_len -= left;
+      continue;
+    }
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN) {
+      *err = std::string("write: ") + strerror(errno);
+      return false;
+    }
+    // A slow reader parks only this core.
+    if (!wait(kWrite, err)) return false;
+  }
+}
+
+bool Transport::send_file(int fd, off_t* offset, std::uint64_t count, std::uint64_t* sent,
+                          std::string* err) {
+  while (count > 0) {
+    std::size_t step = count > (1u << 30) ? (1u << 30) : static_cast<std::size_t>(count);
+    ssize_t r = ::sendfile(fd_, fd, offset, step);
+    if (r > 0) {
+      count -= static_cast<std::uint64_t>(r);
+      *sent += static_cast<std::uint64_t>(r);
+      continue;
+    }
+    if (r == 0) {
+      *err = "sendfile: file shorter than announced";
+      return false;
+    }
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN) {
+      *err = std::string("sendfile: ") + strerror(errno);
+      return false;
+    }
+    if (!wait(kWrite, err)) return false;
+  }
+  return true;
+}
+
+}  // namespace spindle::core

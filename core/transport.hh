@@ -1,0 +1,130 @@
+// A client connection's transport: the fd, its watcher and idle timer, the
+// input buffer, and the I/O calls an async core makes on it (they park the
+// core on EAGAIN). It knows nothing of HTTP or uwsgi: the Protocol it
+// carries (core/protocol.hh) reads and parses, and the protocol's Exchange
+// (core/exchange.hh) writes the response through it.
+//
+// Ownership and lifetime
+//  - Owned by the Worker's list; built by the accept path.
+//  - close() is a request, as libuv's uv_close: the watcher, the timer and
+//    the fd are released at once, the object itself at the end of the loop
+//    iteration (a posted task). Whoever called close() — a loop callback or
+//    the core serving the connection — may still touch it until it returns
+//    to the loop; nothing is destroyed under a running core.
+//
+// Who may call what
+//  - Loop side (callbacks on the main context): start(), close(),
+//    wait_for_request(), busy(), the input buffer.
+//  - Core side (only from the core serving the connection): read_some(),
+//    send(), send_file(). Each parks the core, never the worker.
+#pragma once
+
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "core/listener.hh"
+#include "core/loop.hh"
+#include "core/read_buffer.hh"
+
+namespace spindle::core {
+
+class Worker;
+class Protocol;
+
+class Transport {
+ public:
+  Transport(Worker& worker, const Listener& listener, int fd, const sockaddr_storage& peer);
+  ~Transport();
+  Transport(const Transport&) = delete;
+  Transport& operator=(const Transport&) = delete;
+
+  // --- loop side -----------------------------------------------------------
+
+  // Installs the listener's protocol and makes the first read (the data is
+  // often there already).
+  void start();
+
+  // Releases the fd now and this object at the end of the loop iteration.
+  // Idempotent.
+  void close();
+  bool closing() const { return closing_; }
+
+  // Between requests with nothing read: safe to close on a drain.
+  bool idle() const { return !busy_ && !closing_ && since_request == 0 && !bytes_pending_; }
+
+  // Back to reading in loop callbacks, the idle/head deadline moved forward.
+  void wait_for_request();
+
+  // A whole request head is in: the loop side stops reading until a core
+  // has served it. The read watcher stays armed (most requests end without
+  // parking; re-arming would cost a syscall); bytes that arrive meanwhile
+  // disarm it and are read by the core when it is done.
+  void set_busy() { busy_ = true; }
+
+  // Best effort, never blocking: for answers to a peer that misbehaved.
+  void send_now(const std::string& bytes);
+
+  // --- core side -----------------------------------------------------------
+
+  // Reads what the socket has (at most n bytes), parking the core while it
+  // has nothing. >0: bytes read; 0: the peer closed; -1: error, timeout or
+  // cancel. On 0 or -1, *err says why in one line.
+  ssize_t read_some(char* buf, std::size_t n, std::string* err);
+
+  // Sends every byte of iov[0..cnt) (modified as it goes), parking while
+  // the socket is full. False (with *err) if the peer went away, a timeout
+  // expired or the worker cancels.
+  bool send(struct iovec* iov, int cnt, std::string* err);
+
+  // Sends count bytes of file fd from *offset with sendfile(2); *sent grows
+  // with every byte that went out. Same errors as send().
+  bool send_file(int fd, off_t* offset, std::uint64_t count, std::uint64_t* sent, std::string* err);
+
+  // --- for the protocol ----------------------------------------------------
+
+  // One worker-wide buffer that loop-side and core-side reads may go
+  // through: what the parser leaves is kept in `in`.
+  static constexpr std::size_t kScratch = 64 * 1024;
+  static char* scratch();
+
+  Worker& worker() { return worker_; }
+  const Listener& listener() const { return listener_; }
+  int fd() const { return fd_; }
+  const std::string& peer_addr() const { return peer_addr_; }
+  const std::string& peer_port() const { return peer_port_; }
+  Protocol& protocol() { return *proto_; }
+
+  // Unconsumed input: bytes [in_start, in_end) of `in`.
+  ReadBuffer in;
+  std::size_t in_start = 0;
+  std::size_t in_end = 0;
+  std::size_t since_request = 0;  // bytes received toward the next request
+
+  Transport* prev = nullptr;  // the worker's list
+  Transport* next = nullptr;
+
+ private:
+  static void on_io(IoWatcher* w, int revents);
+  static void on_timer(Timer* t);
+  bool wait(int interest, std::string* err);
+
+  Worker& worker_;
+  const Listener& listener_;
+  int fd_;
+  std::string peer_addr_;
+  std::string peer_port_;
+  IoWatcher io_;
+  Timer timer_;  // head and keep-alive idle timeout (lazy)
+  std::int64_t idle_deadline_ms_ = 0;
+  bool busy_ = false;           // a core holds the current request
+  bool bytes_pending_ = false;  // the next request's bytes arrived while busy
+  bool closing_ = false;
+  std::unique_ptr<Protocol> proto_;
+};
+
+}  // namespace spindle::core

@@ -1,0 +1,154 @@
+// The uwsgi protocol: read a whole vars block on the loop side, fill in what
+// PEP 3333 needs and nginx may leave out, then serve one request and close.
+#include "core/uwsgi_protocol.hh"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+#include "core/scheduler.hh"
+#include "core/text.hh"
+#include "core/transport.hh"
+#include "core/uwsgi_codec.hh"
+#include "core/worker.hh"
+
+namespace spindle::core {
+
+void UwsgiProtocol::on_readable() {
+  for (;;) {
+    if (!t_.in.make_room(t_.in_start, t_.in_end)) {
+      fail(413, "request head too large");
+      return;
+    }
+    ssize_t r = ::read(t_.fd(), t_.in.data() + t_.in_end, t_.in.size() - t_.in_end);
+    if (r > 0) {
+      t_.since_request += static_cast<std::size_t>(r);
+      t_.in_end += static_cast<std::size_t>(r);
+      Parse got = parse();
+      if (got == Parse::kFailed) return;
+      if (got == Parse::kNeedMore) continue;
+      t_.set_busy();
+      t_.worker().scheduler().submit(&ex_);
+      return;
+    }
+    if (r == 0) {
+      t_.close();
+      return;
+    }
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN) t_.close();
+    return;
+  }
+}
+
+// kReady when a whole vars block is in; bad input is answered with fail()
+// (kFailed).
+UwsgiProtocol::Parse UwsgiProtocol::parse() {
+  const Config& cfg = t_.worker().cfg();
+  uwsgi::PacketHeader h;
+  const char* p = t_.in.data() + t_.in_start;
+  std::size_t avail = t_.in_end - t_.in_start;
+  if (uwsgi::parse_header(p, avail, &h) != uwsgi::Status::kOk) return Parse::kNeedMore;
+  if (h.size > cfg.buffer_size) {
+    fail(413, "uwsgi vars block larger than --buffer-size");
+    return Parse::kFailed;
+  }
+  if (avail < uwsgi::kHeaderSize + h.size) return Parse::kNeedMore;
+  static thread_local std::vector<Var> raw;
+  raw.clear();
+  if (h.modifier1 != 0 ||
+      uwsgi::parse_vars(p + uwsgi::kHeaderSize, h.size, &raw) != uwsgi::Status::kOk) {
+    fail(400, h.modifier1 != 0 ? "unsupported uwsgi modifier" : "malformed uwsgi packet");
+    return Parse::kFailed;
+  }
+  vars_.clear();
+  body_left_ = 0;
+  // What PEP 3333 requires and a frontend may leave out (nginx's
+  // uwsgi_params has no SCRIPT_NAME), filled in below.
+  bool has_script = false, has_path = false, has_query = false, has_proto = false;
+  bool has_name = false, has_port = false;
+  std::string_view uri;
+  for (const Var& v : raw) {
+    // nginx passes every request header as HTTP_*, Content-Type and
+    // Content-Length too; the environ carries those without the prefix.
+    if (v.name == "HTTP_CONTENT_TYPE" || v.name == "HTTP_CONTENT_LENGTH") continue;
+    vars_.add(v.name, v.value);
+    has_script |= v.name == "SCRIPT_NAME";
+    has_path |= v.name == "PATH_INFO";
+    has_query |= v.name == "QUERY_STRING";
+    has_proto |= v.name == "SERVER_PROTOCOL";
+    has_name |= v.name == "SERVER_NAME";
+    has_port |= v.name == "SERVER_PORT";
+    if (v.name == "REQUEST_URI") uri = v.value;
+    if (v.name == "CONTENT_LENGTH" && !v.value.empty() && !parse_u64(v.value, &body_left_)) {
+      fail(400, "bad CONTENT_LENGTH");
+      return Parse::kFailed;
+    }
+  }
+  const Listener& l = t_.listener();
+  std::string_view target = uri.substr(0, uri.find('#'));
+  std::size_t q = target.find('?');
+  if (!has_script) vars_.add("SCRIPT_NAME", "");
+  if (!has_path) vars_.add("PATH_INFO", percent_decode(target.substr(0, q)));
+  if (!has_query)
+    vars_.add("QUERY_STRING",
+              q == std::string_view::npos ? std::string_view() : target.substr(q + 1));
+  if (!has_proto) vars_.add("SERVER_PROTOCOL", "HTTP/1.0");
+  if (!has_name) vars_.add("SERVER_NAME", l.server_name);
+  if (!has_port) vars_.add("SERVER_PORT", l.server_port);
+  if (cfg.limit_post && body_left_ > cfg.limit_post) {
+    fail(413, "request body too large");
+    return Parse::kFailed;
+  }
+  t_.in_start += uwsgi::kHeaderSize + h.size;
+  return Parse::kReady;
+}
+
+void UwsgiProtocol::begin(Exchange& ex) {
+  ex.req.vars = vars_.finish();
+  ex.req.is_head = vars_.find("REQUEST_METHOD") == "HEAD";
+  ex.req.keep_alive = false;
+  std::string_view https = vars_.find("HTTPS");
+  std::string_view scheme = vars_.find("UWSGI_SCHEME");
+  ex.req.scheme = !scheme.empty()                   ? scheme
+                  : (https == "on" || https == "1") ? std::string_view("https")
+                                                    : std::string_view("http");
+  {
+    std::string& line = ex.req.line;
+    line.assign(vars_.find("REQUEST_METHOD"));
+    line += ' ';
+    line += vars_.find("REQUEST_URI");
+    line += ' ';
+    line += vars_.find("SERVER_PROTOCOL");
+  }
+}
+
+ssize_t UwsgiProtocol::read_body(Exchange& ex, char* buf, std::size_t n) {
+  if (body_left_ == 0) return 0;
+  std::size_t want = n < body_left_ ? n : static_cast<std::size_t>(body_left_);
+  if (t_.in_start < t_.in_end) {
+    std::size_t k = std::min(want, t_.in_end - t_.in_start);
+    memcpy(buf, t_.in.data() + t_.in_start, k);
+    t_.in_start += k;
+    body_left_ -= k;
+    return static_cast<ssize_t>(k);
+  }
+  // Large bodies go straight into the caller's buffer.
+  std::string why;
+  ssize_t r = t_.read_some(buf, want, &why);
+  if (r <= 0) {
+    ex.read_failed(std::move(why));
+    return -1;
+  }
+  body_left_ -= static_cast<std::uint64_t>(r);
+  return r;
+}
+
+bool UwsgiProtocol::next(Exchange&, bool) {
+  t_.close();
+  return false;
+}
+
+}  // namespace spindle::core
