@@ -367,6 +367,9 @@ def measure_wrk(sc: "Scenario", st: Settings, srv: Running) -> dict:
     if m0 is not None and m1 is not None:
         res["master_cpu_s"] = m1 - m0
         res["master_us_per_req"] = (m1 - m0) / n * 1e6
+    if "worker_us_per_req" in res:
+        # the whole server: what a stats-serving master adds shows here
+        res["server_us_per_req"] = res["worker_us_per_req"] + res.get("master_us_per_req", 0.0)
     if b0 is not None and "worker_cpu_s" in res:
         # Time the server's CPU spent on anything but this server: other
         # processes, or interrupts.  A few percent is normal; much more means

@@ -14,6 +14,7 @@ from typing import Optional
 from common import (APPS, WRK_1000, Scenario, start_gunicorn, start_spindle, start_uwsgi)
 from parked import measure_parked, with_counter
 from probes import measure_ugreen, switch_bench
+from scrape import measure_scraped, start_watched
 
 HELLO = APPS / "hello.py"
 CHUNKS = APPS / "chunks.py"
@@ -87,6 +88,8 @@ def tornado_rows(workload: str, spindle_app, uwsgi_app, spindle_fibers_app, body
 SCENARIOS: list[Scenario] = [
     # --- hello world and a 3-chunk generator, 50 connections, default engines
     Scenario("hello/spindle", "spindle", HELLO, start_spindle(), expect=HELLO_BODY),
+    Scenario("hello/spindle-stats", "spindle --stats --metrics, scraped 1/s", HELLO,
+             start_watched(), expect=HELLO_BODY, measure=measure_scraped),
     Scenario("hello/uwsgi", "uWSGI --http-socket", HELLO, start_uwsgi(),
              expect=HELLO_BODY, closes=True, note=CLOSES),
     Scenario("hello/uwsgi-http11", "uWSGI --http11-socket", HELLO,
@@ -145,6 +148,7 @@ class Target:
 
 
 UNITS = {"rps": "req/s", "p99_ms": "p99 ms", "worker_us_per_req": "CPU/req",
+         "server_us_per_req": "worker+master CPU/req",
          "kib_per_parked": "KiB per parked request", "ns": "ns per round trip"}
 
 
@@ -175,5 +179,8 @@ TARGETS: list[Target] = [
     *(Target(f"tornado/timer/spindle-{e}", "worker_us_per_req", "<=", 0.5, "tornado/timer/uwsgi")
       for e in ("greenlet", "fibers")),
     Target("parked/spindle", "kib_per_parked", "<=", 10),
+    # Being watched (stats + metrics read once a second) costs at most 3% more
+    # CPU per request, the master's included.
+    Target("hello/spindle-stats", "server_us_per_req", "<=", 1.03, "hello/spindle"),
     Target("switch/py_switch", "ns", "<=", 150),
 ]
