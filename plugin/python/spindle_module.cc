@@ -10,6 +10,9 @@
 // than park, live in loop_calls.cc. What is simpler in Python (connect, wait)
 // lives in lib/_spindle_async.py and is added to this module by
 // extend_spindle_module().
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <string>
 
 #include "core/log.hh"
@@ -118,11 +121,18 @@ PyObject* wait_fd(PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames, in
   if (fd < 0) return nullptr;
   double seconds;
   if (!timeout_arg(timeout, &seconds) || !in_core(what)) return nullptr;
+  // The app owns fd and may close it while this core waits (another request
+  // or a loop callback may). Watch a duplicate: the loop's registration then
+  // always names an open file, never an fd number that was closed and maybe
+  // reused meanwhile (libev aborts the worker on a watched fd that was
+  // closed under it). Closing the app's fd leaves the wait to its timeout or
+  // to the file's own end (a peer's close makes it readable).
+  int watched = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (watched < 0) return PyErr_SetFromErrno(PyExc_OSError);
   CoreSlot& slot = core_slot(core::current_core());
-  core::Wake why = core::park(slot.watcher, fd, interest, seconds);
-  // The app owns the fd and may close it at any time: forget it now, so a
-  // later fd with the same number starts clean.
+  core::Wake why = core::park(slot.watcher, watched, interest, seconds);
   core::worker_loop().io_close(slot.watcher);
+  close(watched);
   if (why == core::Wake::kCancelled) return cancelled();
   return PyBool_FromLong(why == core::Wake::kReady);
 }

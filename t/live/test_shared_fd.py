@@ -36,3 +36,33 @@ def test_every_waiter_on_a_shared_fd_wakes(spindle, engines):
     assert results == ["ready"] * 3
     # All woke on the poke, none by its 10 s timeout.
     assert time.monotonic() - t0 < 5
+
+
+@pytest.mark.parametrize("engines", PAIRINGS, ids=["ev-fibers", "ev-greenlet", "tornado-fibers",
+                                                   "tornado-greenlet"])
+def test_closing_an_fd_a_core_waits_on_leaves_no_stale_registration(spindle, engines):
+    # Regression: the Tornado engine kept the IOLoop handler of an fd closed
+    # under a parked core, so the next socket with that number could not be
+    # registered and its client was never answered.
+    s = spindle("--http-socket", "127.0.0.1:0", "--wsgi-file", example("async/closed_fd.py"),
+                "--async", "8", *engines, processes=1, extra=False)
+    waiter = []
+    t = threading.Thread(target=lambda: waiter.append(
+        requests.get(s.url + "/wait?t=3", timeout=30).text))
+    t.start()
+    deadline = time.monotonic() + 15
+    while requests.get(s.url + "/parked", timeout=10).text != "yes":
+        assert time.monotonic() < deadline, "the waiter never parked"
+        time.sleep(0.05)
+    assert requests.get(s.url + "/close", timeout=10).text == "closed"
+    # New connections (held open together) take the freed fd numbers.
+    sessions = [requests.Session() for _ in range(6)]
+    try:
+        for _ in range(3):
+            for sess in sessions:
+                assert sess.get(s.url + "/hello", timeout=10).text == "hello"
+    finally:
+        for sess in sessions:
+            sess.close()
+    t.join(20)
+    assert not t.is_alive() and waiter and waiter[0] in ("ready", "timeout"), waiter
