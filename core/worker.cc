@@ -151,6 +151,12 @@ int Worker::run() {
 void Worker::on_accept(IoWatcher* w, int) { static_cast<Worker*>(w->data)->accept_ready(); }
 
 void Worker::accept_ready() {
+  // A stop signal and a new connection can be reported in the same loop
+  // iteration, this callback first: a worker told to stop must leave the
+  // connection to the others (a reload's new generation), so it reads its
+  // signals before it accepts.
+  read_signals();
+  if (draining_) return;
   epoll_event evs[16];
   int n = epoll_wait(accept_epfd_, evs, 16, 0);
   for (int i = 0; i < n && !draining_; ++i) {
@@ -233,12 +239,13 @@ void Worker::request_done() {
   }
 }
 
-void Worker::on_signal(IoWatcher* w, int) {
-  auto* self = static_cast<Worker*>(w->data);
+void Worker::on_signal(IoWatcher* w, int) { static_cast<Worker*>(w->data)->read_signals(); }
+
+void Worker::read_signals() {
   signalfd_siginfo si;
-  while (::read(self->signal_fd_, &si, sizeof si) == sizeof si) {
+  while (::read(signal_fd_, &si, sizeof si) == sizeof si) {
     if (si.ssi_signo == SIGHUP) continue;  // the master reloads; workers just get replaced
-    self->begin_drain(strsignal(static_cast<int>(si.ssi_signo)));
+    begin_drain(strsignal(static_cast<int>(si.ssi_signo)));
   }
 }
 

@@ -49,6 +49,7 @@ class Worker {
   static void on_reap(Task* t);
   void pause_accepting(int err);
   void accept_ready();
+  void read_signals();  // begins the drain on a stop signal
   void begin_drain(const char* why);
   void maybe_finish_drain();
   bool setup();

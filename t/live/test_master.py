@@ -166,6 +166,52 @@ def test_sighup_lets_inflight_request_finish(spindle):
     assert get_pid(s) == s.worker_pids()[1]
 
 
+def test_worker_told_to_stop_takes_no_new_connection(spindle):
+    """The old worker's stop signal and a new connection reach it in the same
+    loop iteration: it must leave the connection to the new generation.
+    Both workers are held with SIGSTOP so the two events are pending together
+    when the old one runs again."""
+    s = probe_server(spindle, processes=1)
+    old = s.worker_pids()[1]
+    os.kill(old, signal.SIGSTOP)
+    try:
+        s.signal(signal.SIGHUP)  # the new master sends the old worker SIGTERM
+        wait_until(lambda: s.worker_pids()[1] != old, 30, what="new worker")
+        new = s.worker_pids()[1]
+        os.kill(new, signal.SIGSTOP)
+        result = {}
+
+        def fetch():
+            try:
+                result["pid"] = get_pid(s, timeout=30)
+            except Exception as e:  # noqa: BLE001
+                result["e"] = e
+        t = threading.Thread(target=fetch)
+        t.start()
+        # The request is in the listen queue once the connection is accepted
+        # by the kernel; give the client a moment to connect and send.
+        wait_until(lambda: _queued_connections(s) > 0, 10, what="queued connection")
+        os.kill(old, signal.SIGCONT)
+        wait_until(lambda: not pid_alive(old), 20, what="old worker gone")
+    finally:
+        os.kill(old, signal.SIGCONT) if pid_alive(old) else None
+        for p in s.worker_pids().values():
+            if pid_alive(p):
+                os.kill(p, signal.SIGCONT)
+    t.join(30)
+    assert "e" not in result, result.get("e")
+    assert result["pid"] == new
+
+
+def _queued_connections(s):
+    """Connections waiting in the listening socket's accept queue (ss -lnt
+    reports them as Recv-Q)."""
+    port = int(s.http_addr.rsplit(":", 1)[1])
+    out = subprocess.run(["ss", "-Hlnt", "sport = :%d" % port], capture_output=True,
+                         text=True).stdout.split()
+    return int(out[1]) if len(out) > 1 else 0
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_graceful_stop_finishes_inflight_and_exits_0(spindle, sig):
     s = probe_server(spindle, processes=1)
