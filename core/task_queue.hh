@@ -1,6 +1,5 @@
 // The FIFO of posted tasks, for loop engines: post() pushes, and the engine
-// drains it from whatever "soon" hook it has (libev's check watcher,
-// Tornado's add_callback).
+// drains it from whatever "soon" hook it has (libev's check watcher).
 #pragma once
 
 #include "core/loop.hh"

@@ -85,8 +85,8 @@ void Transport::wait_for_request() {
   busy_ = false;
   worker_.loop().io_set(io_, fd_, kRead);
   // The timer is lazy: arming it anew for every request would cost a heap
-  // operation (a Python call under Tornado) per request; instead the
-  // deadline moves and the timer, when it fires, checks it.
+  // operation per request; instead the deadline moves and the timer, when
+  // it fires, checks it.
   idle_deadline_ms_ = monotonic_ms() + static_cast<std::int64_t>(worker_.cfg().http_timeout * 1000);
   if (!timer_.armed) worker_.loop().timer_start(timer_, worker_.cfg().http_timeout);
 }
