@@ -1,5 +1,6 @@
 #include "core/config.hh"
 
+#include <cstdlib>
 #include <string>
 
 #include "core/options.hh"
@@ -103,6 +104,46 @@ void add_core_options(OptionTable& t, Config& cfg) {
          T::ignored()});
   t.add({"metrics", 0, true, "ADDR", "serve Prometheus metrics over HTTP on ADDR",
          T::text(cfg.metrics)});
+
+  // --- static files ----------------------------------------------------------
+  auto mapping = [](std::vector<std::string>& target) -> Setter {
+    return [&target](std::string_view v) -> std::string {
+      std::size_t eq = v.find('=');
+      if (eq == std::string_view::npos || eq + 1 == v.size() || v.empty() || v[0] != '/')
+        return "expected /URL=DIR, got '" + std::string(v) + "'";
+      target.emplace_back(v);
+      return {};
+    };
+  };
+  t.add({"static-map", 0, true, "/URL=DIR",
+         "serve the files of DIR at /URL before the app (repeatable)", mapping(cfg.static_maps),
+         true});
+  t.add({"static-map2", 0, true, "/URL=DIR",
+         "like --static-map, but the whole path is looked up in DIR (repeatable)",
+         mapping(cfg.static_maps2), true});
+  t.add({"check-static", 0, true, "DIR", "serve DIR + the request's path if it is a file "
+         "(repeatable)", T::list(cfg.check_static), true});
+  t.add({"static-check", 0, true, "DIR", "same as --check-static", T::list(cfg.check_static),
+         true});
+  t.add({"static-index", 0, true, "NAME",
+         "for a directory, serve the first of these files that exists (repeatable)",
+         T::list(cfg.static_index), true});
+  t.add({"static-safe", 0, true, "DIR",
+         "static files may be symlinks to files under DIR (repeatable)",
+         T::list(cfg.static_safe), true});
+  t.add({"static-expires-type", 0, true, "TYPE=SECONDS",
+         "static files of this MIME type get Expires: now + SECONDS (repeatable)",
+         [&cfg](std::string_view v) -> std::string {
+           std::size_t eq = v.find('=');
+           long n = 0;
+           if (eq == std::string_view::npos || eq == 0 ||
+               v.find_first_not_of("0123456789", eq + 1) != std::string_view::npos ||
+               eq + 1 == v.size() || (n = std::atol(std::string(v.substr(eq + 1)).c_str())) < 0)
+             return "expected TYPE=SECONDS like text/css=3600, got '" + std::string(v) + "'";
+           cfg.static_expires_type.emplace_back(v);
+           return {};
+         },
+         true});
 
   // --- environment -----------------------------------------------------------
   t.add({"chdir", 0, true, "DIR", "change to DIR before loading the app", T::text(cfg.chdir)});

@@ -37,6 +37,13 @@ struct Config {
   std::string stats;                       // --stats ADDR (uWSGI's stats server)
   bool stats_http = false;                 // --stats-http: that socket speaks HTTP
   std::string metrics;                     // --metrics ADDR (Prometheus)
+  // Static files (core/static_files.hh), served before the app.
+  std::vector<std::string> static_maps;          // --static-map /url=DIR
+  std::vector<std::string> static_maps2;         // --static-map2 /url=DIR
+  std::vector<std::string> check_static;         // --check-static DIR
+  std::vector<std::string> static_index;         // --static-index NAME
+  std::vector<std::string> static_safe;          // --static-safe DIR
+  std::vector<std::string> static_expires_type;  // --static-expires-type TYPE=SECONDS
 };
 
 // The core rows of the option table, bound to cfg.
