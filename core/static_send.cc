@@ -1,0 +1,90 @@
+#include "core/static_send.hh"
+
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+namespace spindle::core {
+
+namespace {
+
+const char* reason(int status) {
+  switch (status) {
+    case 200: return "OK";
+    case 206: return "Partial Content";
+    case 304: return "Not Modified";
+    case 403: return "Forbidden";
+    case 416: return "Range Not Satisfiable";
+    default: return "Unknown";
+  }
+}
+
+}  // namespace
+
+void StaticSend::begin(StaticAnswer&& a, bool keep_alive, bool announce_keep_alive,
+                       bool head_only) {
+  reset();
+  status_ = a.status;
+  body_sent_ = 0;
+  head_ = "HTTP/1.1 " + std::to_string(a.status) + " " + reason(a.status) + "\r\n";
+  head_ += a.fields;
+  if (!keep_alive) {
+    head_ += "Connection: close\r\n";
+  } else if (announce_keep_alive) {
+    head_ += "Connection: keep-alive\r\n";
+  }
+  head_ += "\r\n";
+  head_off_ = 0;
+  if (a.kind == StaticAnswer::kFile && !head_only) {
+    file_ = a.fd;
+    offset_ = a.offset;
+    left_ = a.length;
+  } else if (a.fd >= 0) {
+    close(a.fd);
+  }
+  a.fd = -1;
+  active_ = true;
+}
+
+StaticSend::Result StaticSend::pump(int sock) {
+  while (head_off_ < head_.size()) {
+    // MSG_MORE: the head and the file's first bytes share a packet.
+    int more = left_ > 0 ? MSG_MORE : 0;
+    ssize_t n = ::send(sock, head_.data() + head_off_, head_.size() - head_off_,
+                       MSG_NOSIGNAL | more);
+    if (n > 0) {
+      head_off_ += static_cast<std::size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) return kAgain;
+    return kError;
+  }
+  while (left_ > 0) {
+    std::size_t chunk = left_ > (1u << 30) ? (1u << 30) : static_cast<std::size_t>(left_);
+    ssize_t n = ::sendfile(sock, file_, &offset_, chunk);
+    if (n > 0) {
+      left_ -= static_cast<std::uint64_t>(n);
+      body_sent_ += static_cast<std::uint64_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) return kAgain;
+    return kError;  // 0: the file shrank under us; the framing cannot be kept
+  }
+  reset();
+  return kDone;
+}
+
+void StaticSend::reset() {
+  if (file_ >= 0) close(file_);
+  file_ = -1;
+  left_ = 0;
+  head_.clear();
+  head_off_ = 0;
+  active_ = false;
+}
+
+}  // namespace spindle::core
