@@ -79,8 +79,42 @@ void Http1Protocol::on_readable() {
 }
 
 void Http1Protocol::submit() {
+  // A static file is answered here, from the loop; a request with a body
+  // (not a static one) or any other goes to a core.
+  if (t_.worker().static_files().enabled() && parser_.message_complete()) {
+    const RequestHead& h = parser_.head();
+    build_http_vars(h, t_.listener(), t_.peer_addr(), t_.peer_port(), &vars_);
+    std::string line = h.method + ' ' + h.url + (h.version_minor == 0 ? " HTTP/1.0" : " HTTP/1.1");
+    if (try_static(vars_.finish(), h.keep_alive && !h.upgrade, h.version_minor == 0, line)) return;
+  }
   t_.set_busy();
   t_.worker().scheduler().submit(&ex_);
+}
+
+// As next(), on the loop side: the request had no body to drain.
+void Http1Protocol::static_done(bool reuse) {
+  if (!reuse || t_.worker().draining()) {
+    t_.close();
+    return;
+  }
+  parser_.begin();
+  body_.clear();
+  body_off_ = 0;
+  t_.since_request = t_.in_end - t_.in_start;
+  if (t_.in_start < t_.in_end) {
+    long n = parser_.feed(t_.in.data() + t_.in_start, t_.in_end - t_.in_start, &body_);
+    if (n < 0) {
+      fail(parser_.error_status(), parser_.error_reason());
+      return;
+    }
+    t_.in_start += static_cast<std::size_t>(n);
+    if (parser_.head_complete()) {
+      submit();
+      return;
+    }
+  }
+  t_.in.release_if_empty(t_.in_start, t_.in_end);
+  t_.wait_for_request();
 }
 
 void Http1Protocol::begin(Exchange& ex) {
@@ -184,7 +218,18 @@ bool Http1Protocol::next(Exchange& ex, bool reuse) {
       return false;
     }
     t_.in_start += static_cast<std::size_t>(n);
-    if (parser_.head_complete()) return true;
+    if (parser_.head_complete()) {
+      if (!t_.worker().static_files().enabled()) return true;
+      // It may be a static file, which is sent from the loop, not from a
+      // core: hand the request to the loop side (the transport stays busy).
+      static_next_.cb = [](Task* task) {
+        auto* self = static_cast<Http1Protocol*>(task->data);
+        if (!self->t_.closing()) self->submit();
+      };
+      static_next_.data = this;
+      t_.worker().loop().post(static_next_);
+      return false;
+    }
   }
   // Back to the loop side; a level-triggered watcher reports bytes that
   // came in while we were busy.

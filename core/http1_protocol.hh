@@ -7,6 +7,7 @@
 
 #include "core/exchange.hh"
 #include "core/http_parser.hh"
+#include "core/loop.hh"
 #include "core/protocol.hh"
 #include "core/request_vars.hh"
 
@@ -23,6 +24,9 @@ class Http1Protocol final : public Protocol {
   int refused_status() const override { return parser_.error_status(); }
   bool next(Exchange& ex, bool reuse) override;
 
+ protected:
+  void static_done(bool reuse) override;
+
  private:
   long feed_scratch(const char* p, std::size_t n);
   bool drain_body(Exchange& ex);
@@ -33,6 +37,7 @@ class Http1Protocol final : public Protocol {
   std::string body_;  // de-chunked bytes not yet read by the app
   std::size_t body_off_ = 0;
   bool continue_sent_ = false;
+  Task static_next_;  // a pipelined request handed back to the loop side
   Exchange ex_;
 };
 

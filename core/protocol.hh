@@ -24,7 +24,9 @@
 #include <memory>
 #include <string>
 
+#include "core/exchange.hh"
 #include "core/listener.hh"
+#include "core/static_send.hh"
 
 namespace spindle::core {
 
@@ -67,8 +69,28 @@ class Protocol {
 
   Transport& transport() { return t_; }
 
+  // Loop side: the socket drained while a static file's answer was in
+  // flight (core/static_send.hh); sends more.
+  void on_writable();
+
  protected:
+  // Loop side, with a whole request in (head, and no body): answers it from
+  // --static-map & co. without a core when they name a file, or refuse it.
+  // True when the request was taken; static_done() follows once it is out.
+  bool try_static(std::span<const Var> vars, bool keep_alive, bool announce_keep_alive,
+                  std::string_view request_line);
+  // The static answer is out and `reuse` says whether the connection may
+  // carry another request: read or parse the next one, or close.
+  virtual void static_done(bool reuse) = 0;
+
   Transport& t_;
+
+ private:
+  void pump_static();
+  StaticSend static_;
+  std::string static_line_;  // for the access log
+  bool static_keep_alive_ = false;
+  double static_started_ = 0;
 };
 
 // The protocol a listener speaks.

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <climits>
 #include <cstdlib>
 #include <cstring>
@@ -71,6 +72,22 @@ bool hostile(std::string_view path) {
     i = j + 1;
   }
   return false;
+}
+
+// A client's path for the log: control bytes (a decoded %0a could forge
+// a log line) and non-ASCII shown as \xNN.
+std::string printable(std::string_view s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (c >= 0x20 && c < 0x7f && c != '\\') {
+      out += static_cast<char>(c);
+    } else {
+      char buf[8];
+      snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    }
+  }
+  return out;
 }
 
 // "bytes=A-B", "bytes=A-", "bytes=-N": one range. Returns 1 with
@@ -228,8 +245,8 @@ StaticAnswer StaticFiles::lookup(const StaticRequest& req) const {
     // Checked before any file system call: a path under a root that names
     // its way out of it is never resolved at all.
     if (hostile(req.path)) {
-      log(Level::kWarn, "static: refused a path that climbs out of its root: %.*s",
-          static_cast<int>(req.path.size()), req.path.data());
+      log(Level::kWarn, "static: refused a path that climbs out of its root: %s",
+          printable(req.path).c_str());
       refused = true;
       break;
     }

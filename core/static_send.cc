@@ -4,7 +4,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <time.h>
+
 #include <cerrno>
+
+#include "core/log.hh"
+#include "core/protocol.hh"
+#include "core/transport.hh"
+#include "core/worker.hh"
 
 namespace spindle::core {
 
@@ -85,6 +92,67 @@ void StaticSend::reset() {
   head_.clear();
   head_off_ = 0;
   active_ = false;
+}
+
+// --- the protocol's side ------------------------------------------------------
+
+namespace {
+
+double mono_now() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+std::string_view find(std::span<const Var> vars, std::string_view name) {
+  for (const Var& v : vars)
+    if (v.name == name) return v.value;
+  return {};
+}
+
+}  // namespace
+
+bool Protocol::try_static(std::span<const Var> vars, bool keep_alive, bool announce_keep_alive,
+                          std::string_view request_line) {
+  StaticRequest r;
+  r.method = find(vars, "REQUEST_METHOD");
+  r.path = find(vars, "PATH_INFO");
+  r.if_modified_since = find(vars, "HTTP_IF_MODIFIED_SINCE");
+  r.range = find(vars, "HTTP_RANGE");
+  r.if_range = find(vars, "HTTP_IF_RANGE");
+  StaticAnswer a = t_.worker().static_files().lookup(r);
+  if (a.kind == StaticAnswer::kPass) return false;
+  const bool logging = !t_.worker().cfg().disable_logging;
+  if (logging) {
+    static_line_.assign(request_line);
+    static_started_ = mono_now();
+  }
+  static_keep_alive_ = keep_alive && !t_.worker().draining();
+  static_.begin(std::move(a), static_keep_alive_, announce_keep_alive, r.method == "HEAD");
+  pump_static();
+  return true;
+}
+
+void Protocol::on_writable() { pump_static(); }
+
+void Protocol::pump_static() {
+  StaticSend::Result res = static_.pump(t_.fd());
+  if (res == StaticSend::kAgain) {
+    t_.wait_writable();
+    return;
+  }
+  if (!t_.worker().cfg().disable_logging) {
+    log_access("%s \"%s\" %d %llu %.3fms", t_.peer_addr().empty() ? "-" : t_.peer_addr().c_str(),
+               static_line_.c_str(), static_.status(),
+               static_cast<unsigned long long>(static_.body_sent()),
+               (mono_now() - static_started_) * 1000.0);
+  }
+  if (res == StaticSend::kError) {
+    static_.reset();
+    t_.close();
+    return;
+  }
+  static_done(static_keep_alive_);
 }
 
 }  // namespace spindle::core

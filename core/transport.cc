@@ -81,8 +81,18 @@ void Transport::close() {
   worker_.retire(this);
 }
 
+void Transport::wait_writable() {
+  busy_ = false;
+  writing_ = true;
+  worker_.loop().io_set(io_, fd_, kWrite);
+  idle_deadline_ms_ =
+      monotonic_ms() + static_cast<std::int64_t>(worker_.cfg().socket_timeout * 1000);
+  if (!timer_.armed) worker_.loop().timer_start(timer_, worker_.cfg().socket_timeout);
+}
+
 void Transport::wait_for_request() {
   busy_ = false;
+  writing_ = false;
   worker_.loop().io_set(io_, fd_, kRead);
   // The timer is lazy: arming it anew for every request would cost a heap
   // operation per request; instead the deadline moves and the timer, when
@@ -94,6 +104,10 @@ void Transport::wait_for_request() {
 void Transport::on_io(IoWatcher* w, int) {
   auto* t = static_cast<Transport*>(w->data);
   if (t->closing_) return;
+  if (t->writing_) {
+    t->proto_->on_writable();
+    return;
+  }
   if (t->busy_) {
     // Pipelined bytes while a core serves this connection: the core reads
     // them when it is done (and a drain must not take it for idle).
@@ -117,9 +131,13 @@ void Transport::on_timer(Timer* tm) {
     loop.timer_start(t->timer_, static_cast<double>(left) / 1000.0);
     return;
   }
-  if (t->since_request > 0)
+  if (t->writing_) {
+    log(Level::kInfo, "%s:%s timeout writing a static file; closing", t->peer_addr_.c_str(),
+        t->peer_port_.c_str());
+  } else if (t->since_request > 0) {
     log(Level::kInfo, "%s:%s request head timeout; closing", t->peer_addr_.c_str(),
         t->peer_port_.c_str());
+  }
   t->close();
 }
 

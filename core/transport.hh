@@ -55,7 +55,9 @@ class Transport {
   bool closing() const { return closing_; }
 
   // Between requests with nothing read: safe to close on a drain.
-  bool idle() const { return !busy_ && !closing_ && since_request == 0 && !bytes_pending_; }
+  bool idle() const {
+    return !busy_ && !writing_ && !closing_ && since_request == 0 && !bytes_pending_;
+  }
 
   // Back to reading in loop callbacks, the idle/head deadline moved forward.
   void wait_for_request();
@@ -65,6 +67,11 @@ class Transport {
   // parking; re-arming would cost a syscall); bytes that arrive meanwhile
   // disarm it and are read by the core when it is done.
   void set_busy() { busy_ = true; }
+
+  // The loop side writes an answer itself (a static file) and the socket is
+  // full: the protocol's on_writable() runs once it drains. The connection
+  // is closed if it stays full for --socket-timeout.
+  void wait_writable();
 
   // Best effort, never blocking: for answers to a peer that misbehaved.
   void send_now(const std::string& bytes);
@@ -123,6 +130,7 @@ class Transport {
   std::int64_t idle_deadline_ms_ = 0;
   bool busy_ = false;           // a core holds the current request
   bool bytes_pending_ = false;  // the next request's bytes arrived while busy
+  bool writing_ = false;        // waiting in wait_writable()
   bool closing_ = false;
   std::unique_ptr<Protocol> proto_;
 };

@@ -29,6 +29,15 @@ void UwsgiProtocol::on_readable() {
       Parse got = parse();
       if (got == Parse::kFailed) return;
       if (got == Parse::kNeedMore) continue;
+      if (t_.worker().static_files().enabled() && body_left_ == 0) {
+        std::span<const Var> vars = vars_.finish();
+        std::string line(vars_.find("REQUEST_METHOD"));
+        line += ' ';
+        line += vars_.find("REQUEST_URI");
+        line += ' ';
+        line += vars_.find("SERVER_PROTOCOL");
+        if (try_static(vars, false, false, line)) return;
+      }
       t_.set_busy();
       t_.worker().scheduler().submit(&ex_);
       return;
@@ -150,5 +159,8 @@ bool UwsgiProtocol::next(Exchange&, bool) {
   t_.close();
   return false;
 }
+
+// One request per connection: a static answer ends it too.
+void UwsgiProtocol::static_done(bool) { t_.close(); }
 
 }  // namespace spindle::core

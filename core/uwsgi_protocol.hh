@@ -21,6 +21,9 @@ class UwsgiProtocol final : public Protocol {
   Framing framing() const override { return {}; }
   bool next(Exchange& ex, bool reuse) override;
 
+ protected:
+  void static_done(bool) override;
+
  private:
   enum class Parse { kNeedMore, kReady, kFailed };
   Parse parse();

@@ -95,6 +95,7 @@ bool Worker::setup() {
     return false;
   }
 
+  static_files_.init(cfg_);
   sched_ = std::make_unique<Scheduler>(*loop_, *engine_, cfg_.harakiri > 0 ? slot_ : nullptr);
   if (!sched_->start(cfg_.async)) {
     log(Level::kError, "cannot allocate %d async cores", cfg_.async);

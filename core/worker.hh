@@ -12,6 +12,7 @@
 #include "core/mailbox.hh"
 #include "core/plugin.hh"
 #include "core/scheduler.hh"
+#include "core/static_files.hh"
 #include "fibers/suspend.hh"
 
 namespace spindle::core {
@@ -30,6 +31,7 @@ class Worker {
   const Config& cfg() const { return cfg_; }
   Loop& loop() { return *loop_; }
   Scheduler& scheduler() { return *sched_; }
+  const StaticFiles& static_files() const { return static_files_; }
   App* app() { return app_; }
   int id() const { return id_; }
   Mailbox& mailbox() { return mailbox_; }
@@ -62,6 +64,7 @@ class Worker {
   std::unique_ptr<fibers::Engine> engine_;
   std::unique_ptr<Scheduler> sched_;
   App* app_ = nullptr;
+  StaticFiles static_files_;
   int accept_epfd_ = -1;
   int signal_fd_ = -1;
   IoWatcher accept_io_;
