@@ -36,6 +36,17 @@ def test_chdir_puts_the_project_dir_on_sys_path(spindle):
     assert r.status_code == 200 and r.text == "hello from proj.settings"
 
 
+def test_chdir_serves_a_django_startproject_layout(spindle, tmp_path):
+    site = tmp_path / "site"
+    site.mkdir()
+    subprocess.run(["/usr/bin/python3", "-m", "django", "startproject", "proj", str(site)],
+                   check=True, timeout=60)
+    s = spindle("--http-socket", "127.0.0.1:0", "--chdir", site, "--wsgi-file", "proj/wsgi.py")
+    r = requests.get(s.url + "/", timeout=10)
+    # DEBUG is on and no URL is routed yet: Django's own welcome page.
+    assert r.status_code == 200 and "Django" in r.text
+
+
 # -- --pyargv, --import, --wsgi-disable-file-wrapper -------------------------
 
 def test_pyargv_import_and_file_wrapper(spindle, tmp_path):
