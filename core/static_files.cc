@@ -8,8 +8,8 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdio>
 #include <climits>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -25,19 +25,15 @@ namespace {
 
 // Used when /etc/mime.types is missing (a minimal container).
 constexpr std::pair<const char*, const char*> kBuiltinTypes[] = {
-    {"html", "text/html"},        {"htm", "text/html"},
-    {"css", "text/css"},          {"js", "text/javascript"},
-    {"mjs", "text/javascript"},   {"json", "application/json"},
-    {"txt", "text/plain"},        {"xml", "application/xml"},
-    {"svg", "image/svg+xml"},     {"png", "image/png"},
-    {"jpg", "image/jpeg"},        {"jpeg", "image/jpeg"},
-    {"gif", "image/gif"},         {"webp", "image/webp"},
-    {"ico", "image/vnd.microsoft.icon"}, {"woff", "font/woff"},
-    {"woff2", "font/woff2"},      {"ttf", "font/ttf"},
-    {"pdf", "application/pdf"},   {"wasm", "application/wasm"},
-    {"zip", "application/zip"},   {"gz", "application/gzip"},
-    {"mp4", "video/mp4"},         {"mp3", "audio/mpeg"},
-    {"csv", "text/csv"},          {"map", "application/json"},
+    {"html", "text/html"},      {"htm", "text/html"},         {"css", "text/css"},
+    {"js", "text/javascript"},  {"mjs", "text/javascript"},   {"json", "application/json"},
+    {"txt", "text/plain"},      {"xml", "application/xml"},   {"svg", "image/svg+xml"},
+    {"png", "image/png"},       {"jpg", "image/jpeg"},        {"jpeg", "image/jpeg"},
+    {"gif", "image/gif"},       {"webp", "image/webp"},       {"ico", "image/vnd.microsoft.icon"},
+    {"woff", "font/woff"},      {"woff2", "font/woff2"},      {"ttf", "font/ttf"},
+    {"pdf", "application/pdf"}, {"wasm", "application/wasm"}, {"zip", "application/zip"},
+    {"gz", "application/gzip"}, {"mp4", "video/mp4"},         {"mp3", "audio/mpeg"},
+    {"csv", "text/csv"},        {"map", "application/json"},
 };
 
 std::string lower(std::string_view s) {
@@ -54,9 +50,8 @@ std::string real(const std::string& path) {
 
 bool under(const std::string& path, const std::string& dir) {
   if (dir == "/") return true;
-  return path == dir ||
-         (path.size() > dir.size() && path.compare(0, dir.size(), dir) == 0 &&
-          path[dir.size()] == '/');
+  return path == dir || (path.size() > dir.size() && path.compare(0, dir.size(), dir) == 0 &&
+                         path[dir.size()] == '/');
 }
 
 // A path that could step out of its root before any file system call:
@@ -293,8 +288,8 @@ StaticAnswer StaticFiles::answer(const StaticRequest& req, const std::string& fi
     out.fields += "\r\n";
     for (const auto& [t, seconds] : expires_) {
       if (t != type) continue;
-      out.fields += "Expires: " + http_date(static_cast<std::int64_t>(time(nullptr)) + seconds) +
-                    "\r\n";
+      out.fields +=
+          "Expires: " + http_date(static_cast<std::int64_t>(time(nullptr)) + seconds) + "\r\n";
       break;
     }
   }

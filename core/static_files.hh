@@ -49,10 +49,10 @@ struct StaticRequest {
 
 struct StaticAnswer {
   enum Kind { kPass, kFile, kNoBody } kind = kPass;
-  int status = 0;        // 200, 206, 304, 403, 416
-  std::string fields;    // "Name: value\r\n"... (no status line, no Connection)
-  int fd = -1;           // kFile: the open file (the caller closes it)
-  off_t offset = 0;      // kFile: the byte range to send
+  int status = 0;      // 200, 206, 304, 403, 416
+  std::string fields;  // "Name: value\r\n"... (no status line, no Connection)
+  int fd = -1;         // kFile: the open file (the caller closes it)
+  off_t offset = 0;    // kFile: the byte range to send
   std::uint64_t length = 0;
 };
 
@@ -91,8 +91,8 @@ class StaticFiles {
 
   std::vector<Root> roots_;
   std::vector<std::string> index_;
-  std::vector<std::string> safe_;  // realpaths
-  std::vector<std::pair<std::string, long>> expires_;  // MIME type -> seconds
+  std::vector<std::string> safe_;                         // realpaths
+  std::vector<std::pair<std::string, long>> expires_;     // MIME type -> seconds
   std::map<std::string, std::string, std::less<>> mime_;  // extension -> type
 };
 

@@ -2,9 +2,8 @@
 
 #include <sys/sendfile.h>
 #include <sys/socket.h>
-#include <unistd.h>
-
 #include <time.h>
+#include <unistd.h>
 
 #include <cerrno>
 
@@ -19,12 +18,18 @@ namespace {
 
 const char* reason(int status) {
   switch (status) {
-    case 200: return "OK";
-    case 206: return "Partial Content";
-    case 304: return "Not Modified";
-    case 403: return "Forbidden";
-    case 416: return "Range Not Satisfiable";
-    default: return "Unknown";
+    case 200:
+      return "OK";
+    case 206:
+      return "Partial Content";
+    case 304:
+      return "Not Modified";
+    case 403:
+      return "Forbidden";
+    case 416:
+      return "Range Not Satisfiable";
+    default:
+      return "Unknown";
   }
 }
 
@@ -59,8 +64,8 @@ StaticSend::Result StaticSend::pump(int sock) {
   while (head_off_ < head_.size()) {
     // MSG_MORE: the head and the file's first bytes share a packet.
     int more = left_ > 0 ? MSG_MORE : 0;
-    ssize_t n = ::send(sock, head_.data() + head_off_, head_.size() - head_off_,
-                       MSG_NOSIGNAL | more);
+    ssize_t n =
+        ::send(sock, head_.data() + head_off_, head_.size() - head_off_, MSG_NOSIGNAL | more);
     if (n > 0) {
       head_off_ += static_cast<std::size_t>(n);
       continue;

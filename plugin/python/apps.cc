@@ -45,8 +45,8 @@ bool add(const std::string& mountpoint, const AppSource& src) {
   for (const MountedApp& other : rt.apps) {
     if (other.mountpoint == app.mountpoint) {
       SPINDLE_LOG_ERROR("python: two applications mounted at '%s' (%s and %s)",
-                        app.mountpoint.empty() ? "/" : app.mountpoint.c_str(),
-                        other.label.c_str(), app.label.c_str());
+                        app.mountpoint.empty() ? "/" : app.mountpoint.c_str(), other.label.c_str(),
+                        app.label.c_str());
       Py_DECREF(app.callable);
       return false;
     }

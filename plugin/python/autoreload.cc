@@ -41,7 +41,7 @@ std::int64_t mtime_of(const std::string& file) {
 std::string changed_file() {
   Watch& w = watch();
   PyObject* modules = PyImport_GetModuleDict();  // borrowed
-  PyObject* items = PyDict_Items(modules);      // a copy: imports may run meanwhile
+  PyObject* items = PyDict_Items(modules);       // a copy: imports may run meanwhile
   if (!items) {
     PyErr_Clear();
     return {};

@@ -84,8 +84,8 @@ std::string check_home(Settings& s) {
   }
   while (home.size() > 1 && home.back() == '/') home.pop_back();
   if (!is_dir(home)) return opt + ": not a directory";
-  const std::string embedded = std::to_string(PY_MAJOR_VERSION) + "." +
-                               std::to_string(PY_MINOR_VERSION);
+  const std::string embedded =
+      std::to_string(PY_MAJOR_VERSION) + "." + std::to_string(PY_MINOR_VERSION);
   const std::string mismatch = ": it is a Python %s environment and spindle embeds Python " +
                                embedded + " (make it with /usr/bin/python3 -m venv)";
   auto refuse = [&](const std::string& theirs) {

@@ -13,12 +13,11 @@
 #include "core/static_files.hh"
 
 extern "C" {
+#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include <cmocka.h>
 }
 
 namespace {
@@ -121,11 +120,16 @@ void test_traversal_set(void**) {
   StaticFiles sf;
   sf.init(config_for(t));
   const char* attacks[] = {
-      "/static/../secret.txt",       "/static/sub/../../secret.txt",
-      "/static/..",                  "/static/../",
-      "/static/./../secret.txt",     "/static//../secret.txt",
-      "/static/sub/..",              "/static/..\\secret.txt",
-      "/static/leak.txt",            "/static/up/secret.txt",
+      "/static/../secret.txt",
+      "/static/sub/../../secret.txt",
+      "/static/..",
+      "/static/../",
+      "/static/./../secret.txt",
+      "/static//../secret.txt",
+      "/static/sub/..",
+      "/static/..\\secret.txt",
+      "/static/leak.txt",
+      "/static/up/secret.txt",
       "/static/sub/../../../../../../etc/passwd",
   };
   for (const char* path : attacks) {
