@@ -13,11 +13,12 @@
 #include "core/static_files.hh"
 
 extern "C" {
-#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <cmocka.h>
 }
 
 namespace {
