@@ -89,17 +89,32 @@ PyObject* Poller::create(core::Loop& loop) {
 Poller* Poller::of(PyObject* obj) { return reinterpret_cast<PyPoller*>(obj)->poller; }
 
 Poller::~Poller() {
-  for (auto& [fd, app] : fds_) loop_.io_close(app->w);
+  detach();
   Py_XDECREF(ready_queue_);
   Py_XDECREF(scheduled_);
 }
 
+void Poller::detach() {
+  if (loop_)
+    for (auto& [fd, app] : fds_) loop_->io_close(app->w);
+  fds_.clear();
+  loop_ = nullptr;
+}
+
+namespace {
+PyObject* detached() {
+  PyErr_SetString(PyExc_RuntimeError, "the worker's loop is gone");
+  return nullptr;
+}
+}  // namespace
+
 PyObject* Poller::watch(int fd, int events) {
+  if (!loop_) return detached();
   events &= core::kRead | core::kWrite;
   auto it = fds_.find(fd);
   if (events == core::kNone) {
     if (it != fds_.end()) {
-      loop_.io_close(it->second->w);  // a pending event is dropped with it
+      loop_->io_close(it->second->w);  // a pending event is dropped with it
       fds_.erase(it);
     }
     Py_RETURN_NONE;
@@ -111,7 +126,7 @@ PyObject* Poller::watch(int fd, int events) {
     app->owner = this;
     it = fds_.emplace(fd, std::move(app)).first;
   }
-  loop_.io_set(it->second->w, fd, events);
+  loop_->io_set(it->second->w, fd, events);
   Py_RETURN_NONE;
 }
 
@@ -144,12 +159,13 @@ bool Poller::asyncio_has_work(Py_ssize_t scheduled_before) const {
 }
 
 PyObject* Poller::poll(double timeout) {
+  if (!loop_) return detached();
   ready_.clear();
   const Py_ssize_t scheduled_before = scheduled_ ? PyList_GET_SIZE(scheduled_) : 0;
   const double deadline = timeout > 0 ? monotonic() + timeout : 0;
   for (;;) {
     double left = timeout < 0 ? -1 : timeout == 0 ? 0 : std::max(0.0, deadline - monotonic());
-    loop_.run_once(left);
+    loop_->run_once(left);
     if (PyErr_Occurred()) {
       // Loop callbacks must not leave errors behind; never let one surface
       // as this call's result.

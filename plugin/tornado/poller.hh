@@ -37,6 +37,10 @@ class Poller {
   // poll() returns as soon as the running iteration ends.
   void stop() { stopping_ = true; }
 
+  // The loop is going away: drop every watcher; from now on watch() and
+  // poll() raise RuntimeError (the Python object may outlive the loop).
+  void detach();
+
   // Python methods.
   PyObject* watch(int fd, int events);
   PyObject* poll(double timeout);  // timeout < 0: none
@@ -50,11 +54,11 @@ class Poller {
     Poller* owner;
   };
 
-  explicit Poller(core::Loop& loop) : loop_(loop) {}
+  explicit Poller(core::Loop& loop) : loop_(&loop) {}
   static void on_ready(core::IoWatcher* w, int revents);
   bool asyncio_has_work(Py_ssize_t scheduled_before) const;
 
-  core::Loop& loop_;
+  core::Loop* loop_;  // nullptr once detached
   std::unordered_map<int, std::unique_ptr<AppFd>> fds_;
   std::vector<std::pair<int, int>> ready_;
   PyObject* ready_queue_ = nullptr;  // the asyncio loop's _ready (a deque)

@@ -30,7 +30,8 @@
 namespace spindle::tornado {
 namespace {
 
-// A borrowed-or-owned Python call that failed: log it with its traceback.
+// A call into Python whose result is not needed: drop it, or log the error
+// with its traceback.
 void check(PyObject* result, const char* what) {
   if (result) {
     Py_DECREF(result);
@@ -50,8 +51,9 @@ class TornadoLoop final : public core::Loop {
  public:
   explicit TornadoLoop(std::unique_ptr<core::Loop> inner) : inner_(std::move(inner)) {}
   ~TornadoLoop() override {
-    // Worker exit: leave the Python objects to the process's end (the
-    // poller's watchers point into inner_, which goes with us).
+    // The Python objects stay (the interpreter is not finalised); the
+    // poller's watchers live in inner_, which goes with us.
+    if (poller_) Poller::of(poller_)->detach();
   }
 
   bool init() {
@@ -93,7 +95,9 @@ class TornadoLoop final : public core::Loop {
   PyObject* asyncio_loop() const { return aio_; }
 
   std::string_view name() const override { return "tornado"; }
-  void io_set(core::IoWatcher& w, int fd, int interest) override { inner_->io_set(w, fd, interest); }
+  void io_set(core::IoWatcher& w, int fd, int interest) override {
+    inner_->io_set(w, fd, interest);
+  }
   void io_close(core::IoWatcher& w) override { inner_->io_close(w); }
   void timer_start(core::Timer& t, double seconds) override { inner_->timer_start(t, seconds); }
   void timer_stop(core::Timer& t) override { inner_->timer_stop(t); }
@@ -147,7 +151,7 @@ struct RunningLoopHider {
   static void out(fibers::Context*, void* data) {
     auto* h = static_cast<RunningLoopHider*>(data);
     if (!h->saved) return;
-    PyObject* exc_type, *exc, *tb;
+    PyObject *exc_type, *exc, *tb;
     PyErr_Fetch(&exc_type, &exc, &tb);
     PyObject* r = PyObject_CallOneArg(h->set, h->saved);
     if (!r) PyErr_Clear();
