@@ -81,9 +81,11 @@ void Http1Protocol::on_readable() {
 void Http1Protocol::submit() {
   // A static file is answered here, from the loop; a request with a body
   // (not a static one) or any other goes to a core.
+  vars_built_ = false;
   if (t_.worker().static_files().enabled() && parser_.message_complete()) {
     const RequestHead& h = parser_.head();
     build_http_vars(h, t_.listener(), t_.peer_addr(), t_.peer_port(), &vars_);
+    vars_built_ = true;  // begin() reuses them if the app gets the request
     std::string line = h.method + ' ' + h.url + (h.version_minor == 0 ? " HTTP/1.0" : " HTTP/1.1");
     if (try_static(vars_.finish(), h.keep_alive && !h.upgrade, h.version_minor == 0, line)) return;
   }
@@ -120,7 +122,8 @@ void Http1Protocol::static_done(bool reuse) {
 void Http1Protocol::begin(Exchange& ex) {
   continue_sent_ = false;
   const RequestHead& h = parser_.head();
-  build_http_vars(h, t_.listener(), t_.peer_addr(), t_.peer_port(), &vars_);
+  if (!vars_built_) build_http_vars(h, t_.listener(), t_.peer_addr(), t_.peer_port(), &vars_);
+  vars_built_ = false;
   ex.req.vars = vars_.finish();
   ex.req.is_head = h.method == "HEAD";
   ex.req.keep_alive = h.keep_alive && !h.upgrade;

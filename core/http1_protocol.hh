@@ -37,6 +37,7 @@ class Http1Protocol final : public Protocol {
   std::string body_;  // de-chunked bytes not yet read by the app
   std::size_t body_off_ = 0;
   bool continue_sent_ = false;
+  bool vars_built_ = false;  // by submit(), for the static files' lookup
   Task static_next_;  // a pipelined request handed back to the loop side
   Exchange ex_;
 };

@@ -206,3 +206,16 @@ def test_bad_static_options(tmp_path):
         rc, out, err = run_spindle(["--http-socket", "127.0.0.1:0", "--wsgi-file",
                                     example("hello.py")] + args, tmp_path)
         assert rc == 2 and words in err and args[0] in err, err
+
+
+def test_app_request_after_a_static_one_sees_its_own_variables(spindle, tree):
+    """Regression: the variables built for the static lookup of one request
+    must not be reused for the next one (a POST, which skips the lookup)."""
+    import json
+    s = spindle("--http-socket", "127.0.0.1:0", "--wsgi-file", example("apps/echo_env.py"),
+                "--static-map", "/static=%s" % (tree / "www"))
+    with RawConn(s.http_addr) as c:
+        c.send(build_request("GET", "/static/app.js")
+               + build_request("POST", "/after", body=b"x=1"))
+        assert c.read_response().body == b"run();"
+        assert json.loads(c.read_response().body)["path_info"] == "/after"
