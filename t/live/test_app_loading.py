@@ -294,7 +294,8 @@ def test_lazy_apps_reload_with_broken_code_keeps_the_old_workers(spindle, tmp_pa
 
 # -- --py-autoreload -----------------------------------------------------------
 
-def test_py_autoreload_reloads_when_a_module_changes(spindle, tmp_path):
+@pytest.mark.parametrize("engines", PAIRINGS, ids=PAIRING_IDS)
+def test_py_autoreload_reloads_when_a_module_changes(spindle, tmp_path, engines):
     code = tmp_path / "code"
     code.mkdir()
     (code / "helper.py").write_text("WORD = 'before'\n")
@@ -304,7 +305,7 @@ def test_py_autoreload_reloads_when_a_module_changes(spindle, tmp_path):
         "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
         "    return [helper.WORD.encode()]\n")
     s = spindle("--http-socket", "127.0.0.1:0", "--wsgi-file", code / "app.py",
-                "--py-autoreload", "1")
+                "--py-autoreload", "1", *engines, extra=False)
     assert requests.get(s.url, timeout=10).text == "before"
     before = os.stat(code / "helper.py").st_mtime
     (code / "helper.py").write_text("WORD = 'after'\n")
