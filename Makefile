@@ -135,17 +135,22 @@ unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
 
 # The whole live suite once with the defaults, then its engine-neutral part
-# (the conformance files) again under every loop × suspend engine pairing.
+# (the conformance files) again under every loop x suspend engine pairing of
+# t/pairings, the one list the tests read too. The suites that park cores
+# (LIVE_PARKING) run under every pairing but the first, the default one the
+# whole suite already ran them on; each test keeps its own core count.
 LIVE_CONFORMANCE := $(addprefix t/live/,test_http.py test_protocol_errors.py test_wsgi.py \
                       test_apps.py test_uwsgi_nginx.py test_master.py test_spindle_module.py)
-PAIRINGS := --async 16 --fibers|--tornado 16|--async 16 --greenlet|--tornado 16 --greenlet
+LIVE_PARKING := $(addprefix t/live/,test_async.py test_isolation.py test_uwsgi_async_api.py)
+PAIRINGS = $(shell sed 's/\#.*//' t/pairings | awk 'NF { print $$1 }')
 PYTEST := $(PYTHON) -m pytest -q -p no:cacheprovider
 
 live: spindle
 	$(PYTEST) t/live
-	@pairings='$(PAIRINGS)'; IFS='|'; for p in $$pairings; do \
-	  echo "== live conformance suite with: $$p"; \
-	  SPINDLE_EXTRA_ARGS="$$p" $(PYTEST) $(LIVE_CONFORMANCE) || exit 1; \
+	@first=1; for p in $(PAIRINGS); do \
+	  echo "== live conformance suite under the $$p pairing"; \
+	  files="$(LIVE_CONFORMANCE)"; [ $$first = 1 ] || files="$$files $(LIVE_PARKING)"; first=0; \
+	  SPINDLE_PAIRING=$$p $(PYTEST) $$files || exit 1; \
 	done
 
 test: deps

@@ -44,6 +44,79 @@ def extra_args():
     return shlex.split(os.environ.get("SPINDLE_EXTRA_ARGS", ""))
 
 
+PAIRINGS_FILE = os.path.join(REPO, "t", "pairings")
+
+
+def pairings():
+    """[(name, engine arguments with CORES)] from t/pairings, in file order."""
+    out = []
+    with open(PAIRINGS_FILE) as f:
+        for line in f:
+            line = line.split("#", 1)[0].split()
+            if line:
+                out.append((line[0], line[1:]))
+    return out
+
+
+def pairing_names():
+    return [name for name, _ in pairings()]
+
+
+def pairing_args(name, cores):
+    """The arguments that run a worker on the pairing `name` with `cores` cores."""
+    for n, args in pairings():
+        if n == name:
+            return [str(cores) if a == "CORES" else a for a in args]
+    raise KeyError("no pairing %r in %s" % (name, PAIRINGS_FILE))
+
+
+def cores_in(args):
+    """The async core count the arguments give (the last --async/--tornado
+    wins), or None."""
+    n = None
+    for i, a in enumerate(args):
+        if a in ("--async", "--tornado") and i + 1 < len(args):
+            n = int(args[i + 1])
+        elif a.startswith("--async=") or a.startswith("--tornado="):
+            n = int(a.split("=", 1)[1])
+    return n
+
+
+def current_pairing():
+    """The pairing SPINDLE_PAIRING names (make live sets it), or None."""
+    return os.environ.get("SPINDLE_PAIRING") or None
+
+
+def with_pairing(args, name):
+    """args with their engine choice replaced by the pairing's, keeping the
+    core count they ask for (16 when they ask for none)."""
+    cores = cores_in(args) or 16
+    out, skip = [], False
+    for a in args:
+        if skip:
+            skip = False
+            continue
+        if a in ("--async", "--tornado", "--loop", "--suspend"):
+            skip = True
+            continue
+        if a in ("--fibers", "--greenlet") or a.split("=", 1)[0] in (
+                "--async", "--tornado", "--loop", "--suspend"):
+            continue
+        out.append(a)
+    return out + pairing_args(name, cores)
+
+
+def server_args(args, extra):
+    """A test's server arguments as run: under SPINDLE_PAIRING's engines and
+    with SPINDLE_EXTRA_ARGS appended, unless extra=False."""
+    args = [str(a) for a in args]
+    if not extra:
+        return args
+    if current_pairing():
+        args = with_pairing(args, current_pairing())
+    return args + extra_args()
+
+
 def example(name):
     return os.path.join(EXAMPLES, name)
 
@@ -55,6 +128,7 @@ def child_env(extra=None):
     for k in ("PYTHONHOME", "PYTHONPATH", "VIRTUAL_ENV", "PYTHONSTARTUP"):
         env.pop(k, None)
     env.pop("SPINDLE_EXTRA_ARGS", None)
+    env.pop("SPINDLE_PAIRING", None)
     if extra:
         env.update(extra)
     return env
@@ -122,7 +196,7 @@ class Server:
 
     def __init__(self, args, workdir, processes=None, env=None, extra=True, name="spindle",
                  expect_bound=True, nofile=None):
-        self.args = [str(a) for a in args] + (extra_args() if extra else [])
+        self.args = server_args(args, extra)
         self.workdir = str(workdir)
         os.makedirs(self.workdir, exist_ok=True)
         self.processes = processes if processes is not None else processes_in(self.args)
@@ -290,8 +364,7 @@ class Server:
 
 def run_spindle(args, cwd, timeout=15.0, extra=False, env=None):
     """Run the binary to completion (option errors, --help, --version)."""
-    p = subprocess.run([spindle_bin()] + [str(a) for a in args]
-                       + (extra_args() if extra else []),
+    p = subprocess.run([spindle_bin()] + server_args(args, extra),
                        cwd=str(cwd), stdin=subprocess.DEVNULL, capture_output=True,
                        timeout=timeout, env=child_env(env))
     return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")

@@ -13,20 +13,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from harness import build_request, example, http_request, wait_until
+from harness import build_request, cores_in, example, http_request, wait_until
 
 
 def async_cores(srv):
-    """The --async value the server runs with (the last one given wins, so
-    SPINDLE_EXTRA_ARGS may change it)."""
-    n = 1
-    args = srv.args
-    for i, a in enumerate(args):
-        if a == "--async" and i + 1 < len(args):
-            n = int(args[i + 1])
-        elif a.startswith("--async="):
-            n = int(a.split("=", 1)[1])
-    return n
+    """The core count the server runs with (the last --async/--tornado given
+    wins, so SPINDLE_EXTRA_ARGS may change it)."""
+    return cores_in(srv.args) or 1
 
 
 def need_cores(srv, n):

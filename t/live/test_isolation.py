@@ -11,15 +11,16 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from harness import (ConnectionClosed, RawConn, build_request, example, extra_args, http_request,
+from harness import (ConnectionClosed, RawConn, build_request, example, http_request, server_args,
                      wait_until)
 
 CORES = 8
 
 
 def greenlet_cores():
-    """True when SPINDLE_EXTRA_ARGS runs the suite on the greenlet engine."""
-    args = extra_args()
+    """True when SPINDLE_PAIRING or SPINDLE_EXTRA_ARGS runs the suite on the
+    greenlet engine."""
+    args = server_args(["--async", str(CORES)], True)
     return "--greenlet" in args or "--suspend=greenlet" in args or any(
         a == "--suspend" and b == "greenlet" for a, b in zip(args, args[1:]))
 

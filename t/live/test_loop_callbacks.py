@@ -17,17 +17,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from harness import example, http_request, run_spindle, wait_until
+from harness import example, http_request, pairing_args, pairing_names, run_spindle, wait_until
 
 CORES = 30
 
-# (loop engine, suspend engine) -> the engine arguments.
-PAIRINGS = {
-    ("ev", "greenlet"): ["--async", str(CORES), "--greenlet"],
-    ("ev", "fibers"): ["--async", str(CORES)],
-    ("tornado", "greenlet"): ["--tornado", str(CORES), "--greenlet"],
-    ("tornado", "fibers"): ["--tornado", str(CORES)],
-}
 
 
 @pytest.fixture(scope="module")
@@ -43,17 +36,17 @@ def compiled(tmp_path_factory):
     return found
 
 
-@pytest.fixture(scope="module", params=list(PAIRINGS), ids=lambda p: "%s-%s" % p)
+@pytest.fixture(scope="module", params=pairing_names())
 def srv(request, compiled, module_spindle):
-    loop, suspend = request.param
+    loop, suspend = request.param.split("-")
     if loop not in compiled[0] or suspend not in compiled[1]:
         pytest.skip("spindle was built without the %s engine" %
                     (loop if loop not in compiled[0] else suspend))
     s = module_spindle("--http-socket", "127.0.0.1:0", "--wsgi-file",
                        example("greenlet/loop_switch.py"), "--processes", "1",
-                       *PAIRINGS[request.param], extra=False,
-                       name="spindle-%s-%s" % request.param)
-    s.loop, s.suspend = request.param
+                       *pairing_args(request.param, CORES), extra=False,
+                       name="spindle-" + request.param)
+    s.loop, s.suspend = loop, suspend
     yield s
     s.stop()
 

@@ -7,16 +7,12 @@ import time
 import pytest
 import requests
 
-from harness import example
+from harness import example, pairing_args, pairing_names
 
-PAIRINGS = [[], ["--greenlet"], ["--loop", "tornado"], ["--loop", "tornado", "--greenlet"]]
-
-
-@pytest.mark.parametrize("engines", PAIRINGS, ids=["ev-fibers", "ev-greenlet", "tornado-fibers",
-                                                   "tornado-greenlet"])
-def test_every_waiter_on_a_shared_fd_wakes(spindle, engines):
+@pytest.mark.parametrize("pairing", pairing_names())
+def test_every_waiter_on_a_shared_fd_wakes(spindle, pairing):
     s = spindle("--http-socket", "127.0.0.1:0", "--wsgi-file", example("async/shared_fd.py"),
-                "--async", "8", *engines, processes=1, extra=False)
+                *pairing_args(pairing, 8), processes=1, extra=False)
     results = []
 
     def wait():
@@ -38,14 +34,13 @@ def test_every_waiter_on_a_shared_fd_wakes(spindle, engines):
     assert time.monotonic() - t0 < 5
 
 
-@pytest.mark.parametrize("engines", PAIRINGS, ids=["ev-fibers", "ev-greenlet", "tornado-fibers",
-                                                   "tornado-greenlet"])
-def test_closing_an_fd_a_core_waits_on_leaves_no_stale_registration(spindle, engines):
+@pytest.mark.parametrize("pairing", pairing_names())
+def test_closing_an_fd_a_core_waits_on_leaves_no_stale_registration(spindle, pairing):
     # Regression: the Tornado engine kept the IOLoop handler of an fd closed
     # under a parked core, so the next socket with that number could not be
     # registered and its client was never answered.
     s = spindle("--http-socket", "127.0.0.1:0", "--wsgi-file", example("async/closed_fd.py"),
-                "--async", "8", *engines, processes=1, extra=False)
+                *pairing_args(pairing, 8), processes=1, extra=False)
     waiter = []
     t = threading.Thread(target=lambda: waiter.append(
         requests.get(s.url + "/wait?t=3", timeout=30).text))

@@ -10,16 +10,12 @@ import time
 import pytest
 import requests
 
-from harness import example
+from harness import example, pairing_args, pairing_names
 
-PAIRINGS = [[], ["--greenlet"], ["--loop", "tornado"], ["--loop", "tornado", "--greenlet"]]
-IDS = ["ev-fibers", "ev-greenlet", "tornado-fibers", "tornado-greenlet"]
-
-
-@pytest.fixture(scope="module", params=PAIRINGS, ids=IDS)
+@pytest.fixture(scope="module", params=pairing_names())
 def srv(request, module_spindle):
     return module_spindle("--http-socket", "127.0.0.1:0", "--wsgi-file",
-                          example("threads/futures.py"), "--async", "8", *request.param,
+                          example("threads/futures.py"), *pairing_args(request.param, 8),
                           processes=1, extra=False, name="futures")
 
 
