@@ -77,7 +77,7 @@ void abandon(bc::fiber&& f) noexcept {
 
 class FiberEngine final : public Engine {
  public:
-  explicit FiberEngine(std::size_t stack_size) : pool_(stack_size) {}
+  FiberEngine(std::size_t stack_size, std::size_t keep_warm) : pool_(stack_size, keep_warm) {}
 
   ~FiberEngine() override {
     if (current_ != nullptr) misuse("engine destroyed from inside a context");
@@ -130,6 +130,7 @@ class FiberEngine final : public Engine {
     if (base == nullptr) return;
     auto* ctx = static_cast<FiberContext*>(base);
     if (ctx == current_) misuse("destroy() of the running context");
+    for (const Hook& h : gone_) h.fn(ctx, h.data);
     if (ctx->fiber) abandon(std::move(ctx->fiber));
     bc::stack_context sctx = ctx->stack;
     ctx->~FiberContext();
@@ -139,6 +140,7 @@ class FiberEngine final : public Engine {
   void add_observer(const SwitchObserver& obs) override {
     if (obs.on_switch_in != nullptr) in_.push_back({obs.on_switch_in, obs.data});
     if (obs.on_switch_out != nullptr) out_.insert(out_.begin(), {obs.on_switch_out, obs.data});
+    if (obs.on_destroy != nullptr) gone_.push_back({obs.on_destroy, obs.data});
   }
 
  private:
@@ -159,12 +161,21 @@ class FiberEngine final : public Engine {
   FiberContext* current_ = nullptr;
   std::vector<Hook> in_;   // registration order
   std::vector<Hook> out_;  // reverse registration order
+  std::vector<Hook> gone_;  // registration order
 };
 
 }  // namespace
 
-std::unique_ptr<Engine> make_fiber_engine(std::size_t stack_size) {
-  return std::make_unique<FiberEngine>(stack_size);
+std::unique_ptr<Engine> make_fiber_engine(std::size_t stack_size, std::size_t keep_warm) {
+  return std::make_unique<FiberEngine>(stack_size, keep_warm);
+}
+
+std::size_t fiber_stack_mappings(std::size_t contexts, std::size_t stack_size) {
+  return StackPool::mappings_for(contexts, stack_size);
+}
+
+std::size_t fiber_stack_reserve(std::size_t stack_size) {
+  return StackPool::stride_for(stack_size);
 }
 
 }  // namespace spindle::fibers

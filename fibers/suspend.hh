@@ -24,6 +24,8 @@
 //    per-context state (CPython's thread state, for one). on_switch_in runs
 //    just before control enters a context (on the main stack, before the
 //    switch), on_switch_out just after control comes back to main.
+//  - on_destroy runs in destroy(), on main, before the context's memory is
+//    released: the plugin frees what it kept for that context.
 #pragma once
 
 #include <cstddef>
@@ -45,6 +47,7 @@ struct SwitchObserver {
   void (*on_switch_in)(Context* to, void* data) = nullptr;
   void (*on_switch_out)(Context* from, void* data) = nullptr;
   void* data = nullptr;
+  void (*on_destroy)(Context* ctx, void* data) = nullptr;
 };
 
 class Engine {
@@ -68,7 +71,8 @@ class Engine {
   // The running context, or nullptr on main.
   virtual Context* current() const = 0;
 
-  // Releases a context that finished or never started.
+  // Releases a context that finished or never started (its observers'
+  // on_destroy run first, in registration order).
   virtual void destroy(Context* ctx) = 0;
 
   // At most a few observers; all are called, in registration order on the way
@@ -78,6 +82,15 @@ class Engine {
 
 // The native engine: Boost.Context fibers on pooled, guard-paged stacks of
 // stack_size bytes (rounded up to whole pages; the guard page is extra).
-std::unique_ptr<Engine> make_fiber_engine(std::size_t stack_size);
+// Stacks of destroyed contexts stay resident up to keep_warm of them; beyond
+// that their pages go back to the kernel (see stack_pool.hh).
+std::unique_ptr<Engine> make_fiber_engine(std::size_t stack_size, std::size_t keep_warm = 64);
+
+// Kernel memory mappings (VMAs) that `contexts` live contexts of the native
+// engine need for their stacks, for a start-up check against vm.max_map_count.
+std::size_t fiber_stack_mappings(std::size_t contexts, std::size_t stack_size);
+
+// Address space one context's stack reserves (stack rounded up, plus guard).
+std::size_t fiber_stack_reserve(std::size_t stack_size);
 
 }  // namespace spindle::fibers

@@ -177,6 +177,7 @@ class GreenletEngine final : public fibers::Engine {
     if (base == nullptr) return;
     auto* ctx = static_cast<GreenletContext*>(base);
     if (ctx == current()) misuse("destroy() of the running core");
+    for (const Hook& h : gone_) h.fn(ctx, h.data);
     by_greenlet_.erase(reinterpret_cast<PyObject*>(ctx->greenlet));
     if (last_ctx_ == ctx) {
       last_ = nullptr;
@@ -190,6 +191,7 @@ class GreenletEngine final : public fibers::Engine {
   void add_observer(const fibers::SwitchObserver& obs) override {
     if (obs.on_switch_in != nullptr) in_.push_back({obs.on_switch_in, obs.data});
     if (obs.on_switch_out != nullptr) out_.insert(out_.begin(), {obs.on_switch_out, obs.data});
+    if (obs.on_destroy != nullptr) gone_.push_back({obs.on_destroy, obs.data});
   }
 
  private:
@@ -246,6 +248,7 @@ class GreenletEngine final : public fibers::Engine {
   mutable GreenletContext* last_ctx_ = nullptr;  // ... and its core (nullptr: main)
   std::vector<Hook> in_;   // registration order
   std::vector<Hook> out_;  // reverse registration order
+  std::vector<Hook> gone_;  // registration order
 };
 
 bool greenlet_importable() {

@@ -286,6 +286,8 @@ void test_stack_reused_after_destroy(void** state) {
   engine->destroy(f);
 }
 
+long resident_bytes();
+
 void test_pool_lifo(void** state) {
   StackPool pool(1);  // rounded up to the minimum
   assert_int_equal(pool.stack_size(), StackPool::kMinStackSize);
@@ -294,16 +296,94 @@ void test_pool_lifo(void** state) {
   assert_non_null(s1.sp);
   assert_non_null(s2.sp);
   assert_true(s1.sp != s2.sp);
-  assert_int_equal(pool.mapped(), 2);
+  assert_int_equal(pool.carved(), 2);
   void* sp1 = s1.sp;
   pool.deallocate(s1);
   assert_int_equal(pool.pooled(), 1);
   auto s3 = pool.allocate();
   assert_ptr_equal(s3.sp, sp1);
-  assert_int_equal(pool.mapped(), 2);
+  assert_int_equal(pool.carved(), 2);
   assert_int_equal(pool.pooled(), 0);
   pool.deallocate(s2);
   pool.deallocate(s3);
+}
+
+int count_mappings() {
+  FILE* f = std::fopen("/proc/self/maps", "r");
+  if (f == nullptr) return -1;
+  int lines = 0;
+  for (int ch; (ch = std::fgetc(f)) != EOF;) lines += ch == '\n';
+  std::fclose(f);
+  return lines;
+}
+
+// vm.max_map_count (65,530) once capped a worker near 32,000 stacks: 20,000
+// stacks must take far fewer mappings than that, and no more than promised.
+void test_pool_slabs_save_mappings(void** state) {
+  constexpr std::size_t kCount = 20000;
+  const int before = count_mappings();
+  StackPool pool(StackPool::kMinStackSize);
+  std::vector<boost::context::stack_context> stacks;
+  for (std::size_t i = 0; i < kCount; ++i) {
+    stacks.push_back(pool.allocate());
+    assert_non_null(stacks.back().sp);
+    static_cast<char*>(stacks.back().sp)[-1] = 1;  // in use
+  }
+  const int added = count_mappings() - before;
+  const std::size_t promised = StackPool::mappings_for(kCount, pool.stack_size());
+  std::printf("# %zu stacks: %d mappings (promised at most %zu; guard markers: %s)\n", kCount,
+              added, promised, StackPool::guard_markers() ? "yes" : "no");
+  assert_true(added <= static_cast<int>(promised) + 2);
+  if (StackPool::guard_markers()) assert_true(added < 1000);
+  for (auto& s : stacks) pool.deallocate(s);
+}
+
+// Beyond keep_warm, a freed stack's pages go back to the kernel; the stack
+// itself is reused (no new carving) and works.
+void test_pool_cold_stacks_release_memory(void** state) {
+  constexpr std::size_t kCount = 2000;
+  constexpr std::size_t kTouch = 32 * 1024;
+  StackPool pool(64 * 1024, 8);
+  std::vector<boost::context::stack_context> stacks;
+  for (std::size_t i = 0; i < kCount; ++i) {
+    stacks.push_back(pool.allocate());
+    std::memset(static_cast<char*>(stacks.back().sp) - kTouch, 1, kTouch);
+  }
+  const long busy = resident_bytes();
+  for (auto& s : stacks) pool.deallocate(s);
+  const long idle = resident_bytes();
+  assert_int_equal(pool.warm(), 8);
+  assert_int_equal(pool.pooled(), kCount);
+  std::printf("# %zu stacks of %zu KiB touched, freed: %ld KiB RSS returned\n", kCount,
+              kTouch / 1024, (busy - idle) / 1024);
+  assert_true(busy - idle > static_cast<long>((kCount - 8) * kTouch / 2));
+  auto again = pool.allocate();
+  assert_int_equal(pool.carved(), kCount);
+  std::memset(static_cast<char*>(again.sp) - kTouch, 2, kTouch);
+  pool.deallocate(again);
+}
+
+// --- on_destroy observers ---------------------------------------------------
+
+void count_destroy(Context* ctx, void* data) { *static_cast<int*>(data) += ctx->id; }
+
+void test_destroy_observer(void** state) {
+  auto engine = make_fiber_engine(kStack);
+  int sum = 0;
+  SwitchObserver obs;
+  obs.on_destroy = count_destroy;
+  obs.data = &sum;
+  engine->add_observer(obs);
+  Scene scene;
+  scene.engine = engine.get();
+  Context* a = engine->spawn(record_and_return, 3, &scene);
+  Context* b = engine->spawn(record_and_return, 4, &scene);
+  engine->resume(a);
+  assert_int_equal(sum, 0);
+  engine->destroy(a);
+  assert_int_equal(sum, 3);
+  engine->destroy(b);  // never started: observers still hear of it
+  assert_int_equal(sum, 7);
 }
 
 // --- many parked contexts ---------------------------------------------------
@@ -327,7 +407,7 @@ void park_once(Context* self) {
 
 void test_ten_thousand_parked(void** state) {
   constexpr int kCount = 10000;
-  auto engine = make_fiber_engine(kStack);
+  auto engine = make_fiber_engine(kStack, kCount);  // every freed stack stays warm
   Scene scene;
   scene.engine = engine.get();
   std::vector<Context*> ctxs(kCount);
@@ -470,6 +550,9 @@ int main() {
       cmocka_unit_test(test_observers),
       cmocka_unit_test(test_stack_reused_after_destroy),
       cmocka_unit_test(test_pool_lifo),
+      cmocka_unit_test(test_pool_slabs_save_mappings),
+      cmocka_unit_test(test_pool_cold_stacks_release_memory),
+      cmocka_unit_test(test_destroy_observer),
       cmocka_unit_test(test_ten_thousand_parked),
       cmocka_unit_test(test_pool_guard_page),
       cmocka_unit_test(test_stack_overflow_hits_guard),
