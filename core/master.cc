@@ -28,7 +28,13 @@ struct Child {
   bool current = true;   // false once replaced by a reload: not respawned
   std::int64_t deadline_ms = 0;  // when a stopping child gets SIGKILL (0: none)
   std::int64_t started_ms = 0;
+  int start_failures = 0;  // this worker's predecessors that failed at start, in a row
 };
+
+// A worker that fails at start this many times in a row (a broken post-fork
+// hook, a resource it can never get) stops the server instead of being
+// respawned for ever.
+constexpr int kMaxStartFailures = 3;
 
 class Master {
  public:
@@ -37,7 +43,7 @@ class Master {
   int run();
 
  private:
-  pid_t spawn(int id);
+  pid_t spawn(int id, int start_failures = 0);
   void reap();
   void reload();
   bool reexec();
@@ -56,6 +62,7 @@ class Master {
   WorkerSlot* slots_ = nullptr;  // shared with the workers, index id-1
   std::vector<Child> children_;
   bool stopping_ = false;
+  bool gave_up_ = false;  // stopping because a worker cannot start
   sigset_t signals_;
   // A --lazy-apps reload in progress: the worker ids still to replace, and
   // the new worker being waited for with the old one it replaces.
@@ -81,7 +88,7 @@ const char* signal_name(int sig) {
   }
 }
 
-pid_t Master::spawn(int id) {
+pid_t Master::spawn(int id, int start_failures) {
   WorkerSlot& slot = slots_[id - 1];
   stats::worker_spawning(id);
   pid_t pid = fork();
@@ -101,6 +108,7 @@ pid_t Master::spawn(int id) {
   c.pid = pid;
   c.id = id;
   c.started_ms = monotonic_ms();
+  c.start_failures = start_failures;
   children_.push_back(c);
   return pid;
 }
@@ -136,14 +144,28 @@ void Master::reap() {
       log(Level::kInfo, "worker %d (pid %d) %s", c.id, static_cast<int>(pid), how);
       continue;
     }
+    // A worker that never got ready failed at start: a few tries, then stop.
+    if (stats::get(slots_[c.id - 1].ready_pid) != pid) {
+      stats::worker_exited(c.id, status);
+      int failures = c.start_failures + 1;
+      if (failures >= kMaxStartFailures) {
+        log(Level::kError, "worker %d (pid %d) %s before it was ready, %d times in a row; "
+            "stopping (see the errors above)", c.id, static_cast<int>(pid), how, failures);
+        gave_up_ = true;
+        stop_all();
+        continue;
+      }
+      log(Level::kWarn, "worker %d (pid %d) %s before it was ready; respawning", c.id,
+          static_cast<int>(pid), how);
+      usleep(500 * 1000);  // a worker that cannot even start would spin
+      spawn(c.id, failures);
+      continue;
+    }
     // A clean exit is a recycle (--max-requests); anything else is news.
     bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
     stats::ExitReason why = stats::worker_exited(c.id, status);
     log(clean ? Level::kInfo : Level::kWarn, "worker %d (pid %d) %s; respawning (%s)", c.id,
         static_cast<int>(pid), how, stats::reason_name(why));
-    // A worker that cannot even start would spin: slow the respawn down.
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 3 && monotonic_ms() - c.started_ms < 1000)
-      usleep(500 * 1000);
     spawn(c.id);
   }
 }
@@ -379,7 +401,7 @@ int Master::run() {
     check_chain();
   }
   log(Level::kInfo, "stopped");
-  return 0;
+  return gave_up_ ? 1 : 0;
 }
 
 }  // namespace

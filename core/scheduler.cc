@@ -1,5 +1,6 @@
 #include "core/scheduler.hh"
 
+#include <malloc.h>
 #include <time.h>
 
 #include <cstring>
@@ -25,10 +26,13 @@ std::int64_t monotonic_ms() {
 Scheduler::Scheduler(Loop& loop, fibers::Engine& engine, WorkerSlot* slot)
     : loop_(loop), engine_(engine), slot_(slot) {
   g_scheduler = this;
+  trim_timer_.cb = on_trim;
 }
 
 Scheduler::~Scheduler() {
+  if (trim_timer_.armed) loop_.timer_stop(trim_timer_);
   for (auto& c : cores_) {
+    if (!c) continue;
     if (c->timer.armed) loop_.timer_stop(c->timer);
     if (c->ctx) engine_.destroy(c->ctx);
   }
@@ -36,22 +40,51 @@ Scheduler::~Scheduler() {
 }
 
 bool Scheduler::start(int n) {
-  cores_.reserve(static_cast<std::size_t>(n));
-  free_.reserve(static_cast<std::size_t>(n));
-  for (int i = 0; i < n; ++i) {
-    auto c = std::make_unique<Core>();
-    c->id = i;
-    c->timer.cb = on_timer;
-    c->timer.data = c.get();
-    c->task.cb = on_task;
-    c->task.data = c.get();
-    c->ctx = engine_.spawn(entry, i, c.get());
-    if (!c->ctx) return false;
-    cores_.push_back(std::move(c));
-  }
-  // Free cores are taken from the back: push in reverse so core 0 goes first.
-  for (int i = n - 1; i >= 0; --i) free_.push_back(cores_[static_cast<std::size_t>(i)].get());
+  limit_ = n > 0 ? static_cast<std::size_t>(n) : 1;
+  // One core now proves the suspend engine can make them.
+  Core* c = create_core();
+  if (!c) return false;
+  idle_.push_back(c);
   return true;
+}
+
+Core* Scheduler::create_core() {
+  if (live_ >= limit_) return nullptr;
+  int id;
+  if (!free_ids_.empty()) {
+    id = free_ids_.back();
+    free_ids_.pop_back();
+  } else {
+    id = static_cast<int>(cores_.size());
+    cores_.emplace_back();
+  }
+  auto c = std::make_unique<Core>();
+  c->id = id;
+  c->timer.cb = on_timer;
+  c->timer.data = c.get();
+  c->task.cb = on_task;
+  c->task.data = c.get();
+  c->ctx = engine_.spawn(entry, id, c.get());
+  if (!c->ctx) {
+    free_ids_.push_back(id);
+    if (!spawn_failed_)
+      log(Level::kWarn, "cannot create async core %d (out of memory?); requests wait for a busy one",
+          id);
+    spawn_failed_ = true;
+    return nullptr;
+  }
+  ++live_;
+  cores_[static_cast<std::size_t>(id)] = std::move(c);
+  return cores_[static_cast<std::size_t>(id)].get();
+}
+
+Core* Scheduler::idle_core() {
+  if (!idle_.empty()) {
+    Core* c = idle_.back();
+    idle_.pop_back();
+    return c;
+  }
+  return create_core();
 }
 
 Core* Scheduler::current() {
@@ -64,13 +97,12 @@ void Scheduler::submit(Exchange* ex) {
     ex->protocol().fail(503, "the worker is stopping");
     return;
   }
-  if (free_.empty()) {
+  Core* c = idle_core();
+  if (!c) {
     pending_.push_back(ex);
     stats::set_queued(pending_.size());
     return;
   }
-  Core* c = free_.back();
-  free_.pop_back();
   c->ex = ex;
   resume(*c, Wake::kReady);
 }
@@ -90,7 +122,9 @@ void Scheduler::run_core(Core& c) {
         stats::set_queued(pending_.size());
       }
     }
-    free_.push_back(&c);
+    // Enough idle cores already: end, and resume() destroys this one.
+    if (idle_.size() >= kIdleCores) return;
+    idle_.push_back(&c);
     stats::set_state(c.id, stats::CoreState::kIdle);
     engine_.suspend();
   }
@@ -105,7 +139,23 @@ void Scheduler::resume(Core& c, Wake why) {
   stats::core_running(c.id, slot_ ? monotonic_ms() : 0);
   engine_.resume(c.ctx);
   stats::core_switched_out();
+  if (c.ctx->finished) retire(c);
 }
+
+// A core that ended (run_core returned): nothing of it is armed or queued.
+void Scheduler::retire(Core& c) {
+  int id = c.id;
+  engine_.destroy(c.ctx);
+  cores_[static_cast<std::size_t>(id)].reset();
+  free_ids_.push_back(id);
+  --live_;
+  // What those cores' requests left in the C heap (connections, buffers,
+  // interpreter objects) is free but scattered; a second later, once the
+  // burst has drained, its whole pages go back to the kernel.
+  if (!trim_timer_.armed) loop_.timer_start(trim_timer_, 1.0);
+}
+
+void Scheduler::on_trim(Timer*) { malloc_trim(0); }
 
 void Scheduler::on_io(IoWatcher* w, int) {
   Core* c = static_cast<Core*>(w->data);
@@ -183,9 +233,10 @@ void Scheduler::cancel_all() {
     ex->protocol().fail(503, "the worker is stopping");
   }
   stats::set_queued(0);
-  for (auto& c : cores_) {
+  for (std::size_t i = 0; i < cores_.size(); ++i) {
+    Core* c = cores_[i].get();
     // A core with its task queued is about to run anyway.
-    if (c->parked && !c->task.queued) resume(*c, Wake::kCancelled);
+    if (c && c->parked && !c->task.queued) resume(*c, Wake::kCancelled);
   }
 }
 

@@ -1,10 +1,17 @@
-// The async-core scheduler: a fixed set of cores per worker, each a context
+// The async-core scheduler: up to --async cores per worker, each a context
 // of the suspend engine that serves one connection's requests at a time.
+//
+// Cores on demand: a core (its context, its stack, a plugin's per-core state)
+// is created when a request finds no idle one, up to the limit, and an idle
+// core beyond kIdleCores ends and is destroyed, so --async 100000 costs
+// nothing until that many requests are in flight. Core ids are reused; an id
+// is stable while its core lives.
 //
 // Flow: the scheduler schedules exchanges (core/exchange.hh). A protocol
 // whose request head is complete submit()s its exchange from a loop
-// callback. A free core takes it at once; with every core busy the exchange
-// waits in a FIFO (never dropped) and the next core to finish takes it. A core parks only through park() (core/park.hh) and is resumed
+// callback. An idle core (or a new one) takes it at once; with every core
+// busy the exchange waits in a FIFO (never dropped) and the next core to
+// finish takes it. A core parks only through park() (core/park.hh) and is resumed
 // only from the main context: by the loop callback of what it waits for, or
 // by a posted Task (wake-ups from other cores, schedule_fix).
 #pragma once
@@ -39,17 +46,23 @@ class Scheduler {
   Scheduler(Loop& loop, fibers::Engine& engine, WorkerSlot* slot);
   ~Scheduler();
 
-  // Spawns n cores. False if a stack could not be allocated.
+  // Idle cores kept ready; a core that finds more idle ones ends itself.
+  static constexpr std::size_t kIdleCores = 128;
+
+  // Allows up to n cores and creates the first. False if it cannot be.
   bool start(int n);
 
   void submit(Exchange* ex);
-  std::size_t busy() const { return cores_.size() - free_.size(); }
+  std::size_t live() const { return live_; }  // cores that exist now
+  std::size_t busy() const { return live_ - idle_.size(); }
   std::size_t waiting() const { return pending_.size(); }
 
   Loop& loop() { return loop_; }
   fibers::Engine& engine() { return engine_; }
   Core* current();
-  Core* core(int id) { return id >= 0 && id < static_cast<int>(cores_.size()) ? cores_[id].get() : nullptr; }
+  Core* core(int id) {
+    return id >= 0 && id < static_cast<int>(cores_.size()) ? cores_[id].get() : nullptr;
+  }
 
   // A worker that must stop: wakes every parked core with Wake::kCancelled,
   // makes every later wait fail the same way at once, and answers requests
@@ -68,15 +81,24 @@ class Scheduler {
   static void on_io(IoWatcher* w, int revents);
   static void on_timer(Timer* t);
   static void on_task(Task* t);
+  static void on_trim(Timer* t);
   void run_core(Core& c);
+  Core* idle_core();  // an idle core, a new one, or nullptr at the limit
+  Core* create_core();
   void resume(Core& c, Wake why);
+  void retire(Core& c);
   Wake suspend_parked(Core& c, double timeout);
 
   Loop& loop_;
   fibers::Engine& engine_;
   WorkerSlot* slot_;
-  std::vector<std::unique_ptr<Core>> cores_;
-  std::vector<Core*> free_;
+  std::vector<std::unique_ptr<Core>> cores_;  // by id; null where no core lives
+  std::vector<int> free_ids_;                 // ids below cores_.size() with no core
+  std::vector<Core*> idle_;
+  std::size_t live_ = 0;
+  std::size_t limit_ = 0;
+  bool spawn_failed_ = false;  // logged once
+  Timer trim_timer_;           // gives freed heap pages back after cores retire
   std::deque<Exchange*> pending_;
   bool cancelling_ = false;
 };

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "core/config.hh"
+#include "core/limits.hh"
 #include "core/listener.hh"
 #include "core/log.hh"
 #include "core/master.hh"
@@ -71,6 +72,8 @@ int run_server(int argc, char** argv) {
   if (sp && !sp->suspend_works_with(suspend, cfg.loop))
     return usage_error("--suspend: the '" + suspend + "' suspend engine cannot run under the '" +
                        cfg.loop + "' loop engine");
+  std::string refusal = check_async_limits(cfg, suspend == "fibers");
+  if (!refusal.empty()) return usage_error(refusal);
 
   remember_start_dir();
   for (const std::string& kv : cfg.env) {

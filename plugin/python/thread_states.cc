@@ -13,10 +13,13 @@
 namespace spindle::python {
 namespace {
 
+// A core's thread state is made the first time the core runs: cores come
+// and go on demand (core/scheduler.hh).
 void switch_in(fibers::Context* to, void*) {
   CoreSlot& slot = core_slot(to->id);
-  if (!slot.tstate) {  // a core beyond --async: never expected, but never NULL either
+  if (!slot.tstate) {
     slot.tstate = PyThreadState_New(PyThreadState_GetInterpreter(runtime().main_tstate));
+    if (!slot.tstate) core::fatal("python: cannot create a thread state for core %d", to->id);
   }
   PyThreadState* ts = slot.tstate;
   PyThreadState_Swap(ts);
@@ -27,6 +30,27 @@ void switch_out(fibers::Context*, void*) {
   PyThreadState* ts = runtime().main_tstate;
   PyThreadState_Swap(ts);
   point_gilstate_at(ts);
+}
+
+// A core ended: what it kept goes, so that an idle worker shrinks back after
+// a burst. A core still parked (the worker is exiting) is left alone: its
+// frames live on and freeing their thread state under them is worse.
+void core_gone(fibers::Context* ctx, void*) {
+  if (!ctx->finished) return;
+  auto& cores = runtime().cores;
+  if (ctx->id < 0 || static_cast<std::size_t>(ctx->id) >= cores.size()) return;
+  std::unique_ptr<CoreSlot> slot = std::move(cores[static_cast<std::size_t>(ctx->id)]);
+  if (!slot) return;
+  if (slot->input) input_detach(slot->input);
+  if (slot->responder) responder_detach(slot->responder);
+  Py_CLEAR(slot->input);
+  Py_CLEAR(slot->start_response);
+  Py_CLEAR(slot->write);
+  Py_CLEAR(slot->responder);
+  if (slot->tstate) {
+    PyThreadState_Clear(slot->tstate);
+    PyThreadState_Delete(slot->tstate);
+  }
 }
 
 // The loop is about to sleep in the kernel: let the app's threads run.
@@ -43,26 +67,16 @@ void acquire_gil(void*) {
 bool start_thread_states(const core::Config& cfg, core::Loop& loop, fibers::Engine& engine) {
   Runtime& rt = runtime();
   rt.main_tstate = PyThreadState_Get();
-  int cores = cfg.async > 0 ? cfg.async : 1;
-  for (int i = 0; i < cores; ++i) core_slot(i);
+  (void)cfg;
+  fibers::SwitchObserver obs;
   // The greenlet engine keeps one thread state and switches frames itself;
   // giving its cores thread states of their own would fight it.
   if (engine.name() != "greenlet") {
-    PyInterpreterState* interp = PyThreadState_GetInterpreter(rt.main_tstate);
-    for (int i = 0; i < cores; ++i) {
-      CoreSlot& slot = core_slot(i);
-      if (slot.tstate) continue;
-      slot.tstate = PyThreadState_New(interp);
-      if (!slot.tstate) {
-        SPINDLE_LOG_ERROR("python: cannot create a thread state for core %d", i);
-        return false;
-      }
-    }
-    fibers::SwitchObserver obs;
     obs.on_switch_in = switch_in;
     obs.on_switch_out = switch_out;
-    engine.add_observer(obs);
   }
+  obs.on_destroy = core_gone;
+  engine.add_observer(obs);
   loop.set_blocking_hooks(release_gil, acquire_gil, nullptr);
   return true;
 }

@@ -208,14 +208,16 @@ class Server:
         self.returncode = None
         self.allow_crash_lines = False
         self.addresses = []  # (kind, address) in log order
-        self.nofile = nofile  # RLIMIT_NOFILE for the server, or None to inherit ours
+        # RLIMIT_NOFILE for the server (a number, or (soft, hard)), or None to inherit ours
+        self.nofile = nofile
 
     # -- life cycle ---------------------------------------------------------
     def start(self, timeout=20.0):
         nofile = self.nofile
 
         def limit_fds():
-            resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+            limits = nofile if isinstance(nofile, tuple) else (nofile, nofile)
+            resource.setrlimit(resource.RLIMIT_NOFILE, limits)
 
         self._log_file = open(self.log_path, "ab")
         self.proc = subprocess.Popen([spindle_bin()] + self.args, cwd=self.workdir,

@@ -1,0 +1,171 @@
+"""Cores on demand and the limits of --async: a large --async costs nothing
+until used, idle cores beyond a bounded pool give their memory back, an
+--async the machine cannot hold is refused at start (exit 2, one line), a
+worker that cannot start stops the server instead of respawning for ever."""
+
+import os
+import re
+import resource
+import subprocess
+import threading
+import time
+
+import pytest
+
+from harness import ServerStartError, example, spindle_bin, wait_until
+from test_async import fetch_concurrently, get_json, raise_fd_limit
+
+
+def sleeper(spindle, cores, *args, **kw):
+    return spindle("--http-socket", "127.0.0.1:0", "--wsgi-file", example("async/sleeper.py"),
+                   "--processes", "1", "--async", str(cores), "--listen", "4096", *args,
+                   extra=False, **kw)
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS for %d" % pid)
+
+
+def worker_of(srv):
+    return srv.worker_pids()[1]
+
+
+def test_async_100000_costs_nothing_until_used(spindle):
+    plain = sleeper(spindle, 1)
+    large = sleeper(spindle, 100000)
+    # Both idle: a hundred thousand cores allowed, none made yet.
+    grown = rss_kib(worker_of(large)) - rss_kib(worker_of(plain))
+    assert grown < 4096, "--async 100000 costs %d KiB more than --async 1 while idle" % grown
+    # They are there when needed: 300 requests parked at once.
+    raise_fd_limit(1000)
+    paths = ["/sleep?s=1&tag=%d" % i for i in range(300)]
+    results = fetch_concurrently(large.http_addr, paths, timeout=60)
+    failures = [r for r in results if r[2] is not None or r[0] != 200]
+    assert not failures, failures[:3]
+    assert get_json(large, "/stats")["peak"] >= 100
+
+
+def test_idle_cores_give_their_memory_back_after_a_burst(spindle):
+    n = 1500
+    raise_fd_limit(2 * n + 200)
+    srv = sleeper(spindle, n)
+    pid = worker_of(srv)
+    idle = rss_kib(pid)
+    peak = {"kib": 0}
+
+    def sample():
+        peak["kib"] = max(peak["kib"], rss_kib(pid))
+    stop = threading.Event()
+
+    def sampler():
+        while not stop.is_set():
+            sample()
+            time.sleep(0.05)
+    t = threading.Thread(target=sampler, daemon=True)
+    t.start()
+    try:
+        results = fetch_concurrently(srv.http_addr, ["/sleep?s=1.5"] * n, timeout=90)
+    finally:
+        stop.set()
+        t.join(10)
+    assert all(r[0] == 200 for r in results), [r for r in results if r[0] != 200][:3]
+    assert get_json(srv, "/stats")["peak"] >= n // 2
+    burst = peak["kib"] - idle
+    assert burst > 4096, "a burst of %d parked requests grew the worker by %d KiB only" % (n, burst)
+    # At most the bounded pool of idle cores stays resident.
+    wait_until(lambda: rss_kib(pid) - idle < burst / 3, 20,
+               what="the worker to shrink back (idle %d KiB, peak %d KiB, now %d KiB)"
+               % (idle, peak["kib"], rss_kib(pid)))
+    # And it still serves: cores are made again on demand.
+    results = fetch_concurrently(srv.http_addr, ["/sleep?s=0.2"] * 300, timeout=60)
+    assert all(r[0] == 200 for r in results)
+
+
+def run_limited(args, tmp_path, preexec=None, timeout=30):
+    p = subprocess.run([spindle_bin()] + [str(a) for a in args], cwd=str(tmp_path),
+                       stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout,
+                       preexec_fn=preexec)
+    return p.returncode, p.stderr.decode("utf-8", "replace")
+
+
+def limit_address_space():
+    resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
+
+
+def memory_bytes():
+    total = 0
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith(("MemTotal:", "SwapTotal:")):
+                total += int(line.split()[1]) * 1024
+    return total
+
+
+@pytest.mark.parametrize("case", ["address-space", "memory"])
+def test_impossible_async_is_refused_at_start(tmp_path, case):
+    base = ["--http-socket", "127.0.0.1:0", "--wsgi-file", example("hello.py")]
+    if case == "address-space":
+        # 10,000 stacks of 2 MiB reserve 20 GiB: more than a 4 GiB ulimit -v.
+        rc, err = run_limited(base + ["--async", "10000"], tmp_path, limit_address_space)
+        named = "ulimit -v"
+    else:
+        # Every core in use costs at least 8 KiB: enough workers of 100,000
+        # cores cannot fit in this machine's memory.
+        workers = memory_bytes() // (100000 * 8192) + 1
+        if workers > 1000:
+            pytest.skip("this machine has too much memory to overcommit with --processes")
+        rc, err = run_limited(base + ["--async", "100000", "--processes", str(workers)],
+                              tmp_path)
+        named = "memory"
+    lines = [l for l in err.splitlines() if l.strip()]
+    assert rc == 2, err
+    assert len(lines) == 1, lines
+    assert "--async" in lines[0] and named in lines[0] and "lower" in lines[0], lines[0]
+    assert "ready" not in err
+
+
+def test_worker_that_cannot_start_stops_the_server(spindle, tmp_path):
+    app = tmp_path / "broken_postfork.py"
+    app.write_text(
+        "import spindle\n"
+        "@spindle.postfork\n"
+        "def boom():\n"
+        "    raise RuntimeError('cannot start here')\n"
+        "def application(environ, start_response):\n"
+        "    start_response('200 OK', [])\n"
+        "    return [b'never']\n")
+    srv = spindle("--http-socket", "127.0.0.1:0", "--wsgi-file", str(app), extra=False,
+                  start=False)
+    with pytest.raises(ServerStartError):
+        srv.start(timeout=60)
+    rc = srv.returncode
+    text = srv.log_text()
+    assert rc == 1, text
+    assert len(re.findall(r"before it was ready", text)) == 3, text
+    assert "3 times in a row; stopping" in text
+
+
+def test_open_file_limit_is_raised_for_the_cores(spindle):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 3000:
+        pytest.skip("the hard open-file limit is %d" % hard)
+
+    srv = sleeper(spindle, 2000, start=False)
+    srv.nofile = (256, hard)
+    srv.start()
+    with open("/proc/%d/limits" % worker_of(srv)) as f:
+        line = next(l for l in f if l.startswith("Max open files"))
+    assert int(line.split()[3]) >= 2000, line
+
+
+def test_a_hard_open_file_limit_below_async_is_named(spindle):
+    srv = sleeper(spindle, 5000, start=False)
+    srv.nofile = 1024
+    srv.start()
+    srv.wait_for_log(r"WARN --async 5000: the open-file limit \(ulimit -n 1024\) lets a worker "
+                     r"hold about \d+ connections")
+    assert get_json(srv, "/stats")["peak"] == 0
