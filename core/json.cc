@@ -62,8 +62,8 @@ class JsonParser {
     return false;
   }
   void ws() {
-    while (pos_ < s_.size() && (s_[pos_] == ' ' || s_[pos_] == '\n' || s_[pos_] == '\r' ||
-                                s_[pos_] == '\t'))
+    while (pos_ < s_.size() &&
+           (s_[pos_] == ' ' || s_[pos_] == '\n' || s_[pos_] == '\r' || s_[pos_] == '\t'))
       ++pos_;
   }
   bool literal(std::string_view word) {
@@ -73,8 +73,8 @@ class JsonParser {
   }
   bool number(JsonValue* out) {
     std::size_t start = pos_;
-    while (pos_ < s_.size() && (std::string_view("+-.eE0123456789").find(s_[pos_]) !=
-                                std::string_view::npos))
+    while (pos_ < s_.size() &&
+           (std::string_view("+-.eE0123456789").find(s_[pos_]) != std::string_view::npos))
       ++pos_;
     if (start == pos_) return fail("unexpected character");
     std::string text(s_.substr(start, pos_ - start));
@@ -108,20 +108,31 @@ class JsonParser {
       if (pos_ >= s_.size()) break;
       char e = s_[pos_++];
       switch (e) {
-        case 'n': *out += '\n'; break;
-        case 't': *out += '\t'; break;
-        case 'r': *out += '\r'; break;
-        case 'b': *out += '\b'; break;
-        case 'f': *out += '\f'; break;
+        case 'n':
+          *out += '\n';
+          break;
+        case 't':
+          *out += '\t';
+          break;
+        case 'r':
+          *out += '\r';
+          break;
+        case 'b':
+          *out += '\b';
+          break;
+        case 'f':
+          *out += '\f';
+          break;
         case 'u': {
           if (pos_ + 4 > s_.size()) return fail("bad \\u escape");
-          unsigned cp = static_cast<unsigned>(
-              strtoul(std::string(s_.substr(pos_, 4)).c_str(), nullptr, 16));
+          unsigned cp =
+              static_cast<unsigned>(strtoul(std::string(s_.substr(pos_, 4)).c_str(), nullptr, 16));
           pos_ += 4;
           utf8(out, cp);  // surrogate pairs come out as two code points: display only
           break;
         }
-        default: *out += e;
+        default:
+          *out += e;
       }
     }
     return fail("unterminated string");

@@ -34,8 +34,8 @@ class JsonValue {
   Type type_ = Type::kNull;
   double num_ = 0;
   std::string str_;
-  std::vector<JsonValue> items_;    // array elements, or object values
-  std::vector<std::string> keys_;   // object keys, parallel to items_
+  std::vector<JsonValue> items_;   // array elements, or object values
+  std::vector<std::string> keys_;  // object keys, parallel to items_
 };
 
 }  // namespace spindle::core

@@ -119,8 +119,8 @@ std::string metrics(const std::vector<Listener>& listeners) {
       if (s > 0 && s < kStates) ++by_state[s];
     }
     for (int s = 1; s < kStates; ++s)
-      sample(out, "spindle_cores", worker_label(id) + "," +
-                                       label("state", state_name(static_cast<CoreState>(s))),
+      sample(out, "spindle_cores",
+             worker_label(id) + "," + label("state", state_name(static_cast<CoreState>(s))),
              static_cast<double>(by_state[s]));
   }
 

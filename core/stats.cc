@@ -33,26 +33,40 @@ std::int64_t wall_us() {
 
 const char* state_name(CoreState s) {
   switch (s) {
-    case CoreState::kIdle: return "idle";
-    case CoreState::kRunning: return "running";
-    case CoreState::kRead: return "read";
-    case CoreState::kWrite: return "write";
-    case CoreState::kTimer: return "timer";
-    case CoreState::kWait: return "wait";
-    case CoreState::kReady: return "ready";
+    case CoreState::kIdle:
+      return "idle";
+    case CoreState::kRunning:
+      return "running";
+    case CoreState::kRead:
+      return "read";
+    case CoreState::kWrite:
+      return "write";
+    case CoreState::kTimer:
+      return "timer";
+    case CoreState::kWait:
+      return "wait";
+    case CoreState::kReady:
+      return "ready";
   }
   return "?";
 }
 
 const char* reason_name(ExitReason r) {
   switch (r) {
-    case ExitReason::kNone: return "none";
-    case ExitReason::kMaxRequests: return "max-requests";
-    case ExitReason::kHarakiri: return "harakiri";
-    case ExitReason::kRss: return "reload-on-rss";
-    case ExitReason::kCrash: return "signal";
-    case ExitReason::kExit: return "exit";
-    case ExitReason::kCount: break;
+    case ExitReason::kNone:
+      return "none";
+    case ExitReason::kMaxRequests:
+      return "max-requests";
+    case ExitReason::kHarakiri:
+      return "harakiri";
+    case ExitReason::kRss:
+      return "reload-on-rss";
+    case ExitReason::kCrash:
+      return "signal";
+    case ExitReason::kExit:
+      return "exit";
+    case ExitReason::kCount:
+      break;
   }
   return "?";
 }
@@ -62,7 +76,8 @@ Region& create_region(const Config& cfg) {
   r.processes = cfg.processes;
   r.cores = cfg.async > 0 ? cfg.async : 1;
   std::size_t n = static_cast<std::size_t>(r.processes);
-  std::size_t bytes = sizeof(WorkerSlot) * n + sizeof(CoreStat) * n * static_cast<std::size_t>(r.cores);
+  std::size_t bytes =
+      sizeof(WorkerSlot) * n + sizeof(CoreStat) * n * static_cast<std::size_t>(r.cores);
   // Zero-filled and touched only where written: a large --async costs
   // address space, not memory.
   void* mem = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);

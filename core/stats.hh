@@ -35,13 +35,13 @@ namespace stats {
 
 // What a core is doing. "Parked" states say what it waits for.
 enum class CoreState : std::uint8_t {
-  kIdle = 0,   // no request
-  kRunning,    // on the CPU now
-  kRead,       // parked until its socket is readable (request body, wait_fd_read)
-  kWrite,      // parked until its socket is writable (slow client, wait_fd_write)
-  kTimer,      // parked in a sleep
-  kWait,       // parked until woken: a future, spindle.suspend()
-  kReady,      // re-queued through the loop (after a yield), about to run
+  kIdle = 0,  // no request
+  kRunning,   // on the CPU now
+  kRead,      // parked until its socket is readable (request body, wait_fd_read)
+  kWrite,     // parked until its socket is writable (slow client, wait_fd_write)
+  kTimer,     // parked in a sleep
+  kWait,      // parked until woken: a future, spindle.suspend()
+  kReady,     // re-queued through the loop (after a yield), about to run
 };
 const char* state_name(CoreState s);
 inline constexpr int kStates = 7;

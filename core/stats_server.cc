@@ -170,8 +170,7 @@ bool start_stats_server(const Config& cfg, const std::vector<Listener>& app_list
   g_server.app_listeners = &app_listeners;
   if (!cfg.stats.empty() && !bind_one(cfg.stats, Kind::kStats, cfg.stats_http, "stats"))
     return false;
-  if (!cfg.metrics.empty() && !bind_one(cfg.metrics, Kind::kMetrics, true, "metrics"))
-    return false;
+  if (!cfg.metrics.empty() && !bind_one(cfg.metrics, Kind::kMetrics, true, "metrics")) return false;
   return true;
 }
 

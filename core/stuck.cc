@@ -142,7 +142,9 @@ void log_stuck_worker(int id, pid_t pid) {
   // A worker stuck in the kernel (uninterruptible I/O) never runs the
   // handler; a second is all the master waits.
   for (int waited = 0; waited < 1000; waited += 5) {
-    struct timespec ts {0, 5 * 1000 * 1000};
+    struct timespec ts {
+      0, 5 * 1000 * 1000
+    };
     nanosleep(&ts, nullptr);
     struct stat st;
     if (fstat(fd, &st) < 0 || st.st_size <= 0) continue;

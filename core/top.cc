@@ -201,12 +201,12 @@ class Top {
                         fmt("%lld:%lld", w["id"].integer(), c["id"].integer()),
                         st.empty() ? "busy" : st, c["request"].str()});
       }
-      rows_w.push_back(fmt("%4lld %8lld  %-6s %9lld %7.1f %7.1fms %8s %5d %6d %6lld %6lld %8lld %4lld",
-                           w["id"].integer(), pid, w["status"].str().c_str(), req, r,
-                           static_cast<double>(w["avg_rt"].integer()) / 1000.0,
-                           human(w["rss"].number()).c_str(), busy, parked,
-                           w["queued"].integer(), w["connections"].integer(),
-                           w["respawn_count"].integer(), w["harakiri_count"].integer()));
+      rows_w.push_back(
+          fmt("%4lld %8lld  %-6s %9lld %7.1f %7.1fms %8s %5d %6d %6lld %6lld %8lld %4lld",
+              w["id"].integer(), pid, w["status"].str().c_str(), req, r,
+              static_cast<double>(w["avg_rt"].integer()) / 1000.0, human(w["rss"].number()).c_str(),
+              busy, parked, w["queued"].integer(), w["connections"].integer(),
+              w["respawn_count"].integer(), w["harakiri_count"].integer()));
     }
     last_ = std::move(seen);
     time_t now = time(nullptr);
@@ -219,14 +219,15 @@ class Top {
       long long n = d["respawns"][k].integer();
       if (n) respawns += fmt(" %s:%lld", k, n);
     }
-    lines.push_back(fmt("requests %lld   req/s %.1f   in flight %lld   queued %lld   listen "
-                        "queue %lld   reloads %lld   respawns%s",
-                        total, rps, inflight, queued, d["listen_queue"].integer(),
-                        d["reloads"].integer(), respawns.empty() ? " 0" : respawns.c_str()));
+    lines.push_back(
+        fmt("requests %lld   req/s %.1f   in flight %lld   queued %lld   listen "
+            "queue %lld   reloads %lld   respawns%s",
+            total, rps, inflight, queued, d["listen_queue"].integer(), d["reloads"].integer(),
+            respawns.empty() ? " 0" : respawns.c_str()));
     lines.push_back("");
     lines.push_back(fmt("%4s %8s  %-6s %9s %7s %9s %8s %5s %6s %6s %6s %8s %4s", "WID", "PID",
-                        "STATUS", "REQ", "REQ/S", "AVG", "RSS", "BUSY", "PARKED", "QUEUED",
-                        "CONNS", "RESPAWNS", "HARA"));
+                        "STATUS", "REQ", "REQ/S", "AVG", "RSS", "BUSY", "PARKED", "QUEUED", "CONNS",
+                        "RESPAWNS", "HARA"));
     for (std::string& r : rows_w) lines.push_back(std::move(r));
     lines.push_back("");
     std::sort(slow.begin(), slow.end(), [](const Slow& a, const Slow& b) { return a.ms > b.ms; });
@@ -286,8 +287,9 @@ void put(const std::string& s) {
 }
 
 int usage() {
-  fprintf(stderr, "usage: spindle top ADDR [--once]   (ADDR: the --stats address: host:port, a "
-                  "unix socket path, or http://host:port/ with --stats-http)\n");
+  fprintf(stderr,
+          "usage: spindle top ADDR [--once]   (ADDR: the --stats address: host:port, a "
+          "unix socket path, or http://host:port/ with --stats-http)\n");
   return 2;
 }
 

@@ -14,14 +14,14 @@ inline constexpr int kLatencyBuckets = 13;  // + one for +Inf (see stats::kBucke
 inline constexpr std::size_t kLineSize = 200;
 
 struct alignas(64) CoreStat {
-  std::uint8_t state;           // CoreState
-  std::uint32_t seq;            // odd while `line` is being written
-  std::int64_t started_us;      // wall clock (µs) when the request began; 0: none
-  std::int64_t started_mono_ms; // monotonic ms when the request began
+  std::uint8_t state;            // CoreState
+  std::uint32_t seq;             // odd while `line` is being written
+  std::int64_t started_us;       // wall clock (µs) when the request began; 0: none
+  std::int64_t started_mono_ms;  // monotonic ms when the request began
   std::uint64_t requests;
   std::uint64_t read_errors;
   std::uint64_t write_errors;
-  char line[kLineSize];         // "GET /path HTTP/1.1"
+  char line[kLineSize];  // "GET /path HTTP/1.1"
 };
 
 struct alignas(64) WorkerSlot {
@@ -33,24 +33,24 @@ struct alignas(64) WorkerSlot {
   // CLOCK_MONOTONIC_COARSE ms at which the running core was switched in
   // without having parked since (0 while the loop waits): --harakiri.
   std::int64_t busy_since_ms;
-  std::int32_t running_core;    // the core on the CPU, -1 none
-  std::uint8_t accepting;       // 0 once draining
-  std::uint8_t exit_reason;     // set just before a deliberate exit
-  std::uint32_t in_flight;      // cores holding a request
-  std::uint32_t queued;         // connections with a request waiting for a core
-  std::uint32_t connections;    // open client connections
+  std::int32_t running_core;  // the core on the CPU, -1 none
+  std::uint8_t accepting;     // 0 once draining
+  std::uint8_t exit_reason;   // set just before a deliberate exit
+  std::uint32_t in_flight;    // cores holding a request
+  std::uint32_t queued;       // connections with a request waiting for a core
+  std::uint32_t connections;  // open client connections
   std::uint64_t requests;
-  std::uint64_t exceptions;     // answered 500 by the server for the app
-  std::uint64_t tx;             // response body bytes
-  std::uint64_t running_us;     // time spent in requests (sum of latencies)
-  std::uint64_t avg_rt_us;      // moving average of the latency
-  std::uint64_t status[6];      // responses by class: [0] other, [1] 1xx .. [5] 5xx
+  std::uint64_t exceptions;  // answered 500 by the server for the app
+  std::uint64_t tx;          // response body bytes
+  std::uint64_t running_us;  // time spent in requests (sum of latencies)
+  std::uint64_t avg_rt_us;   // moving average of the latency
+  std::uint64_t status[6];   // responses by class: [0] other, [1] 1xx .. [5] 5xx
   std::uint64_t buckets[kLatencyBuckets + 1];
   // --- written by the master ---
-  std::int64_t last_spawn;      // unix seconds
+  std::int64_t last_spawn;  // unix seconds
   std::uint64_t respawn_count;
   std::uint64_t harakiri_count;
-  std::uint8_t kill_reason;     // ExitReason the master killed it for
+  std::uint8_t kill_reason;  // ExitReason the master killed it for
 };
 
 std::int64_t monotonic_ms();
