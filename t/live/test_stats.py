@@ -280,3 +280,21 @@ def test_worker_stuck_at_stop_logs_its_traceback(spindle):
     finally:
         for c in stuck:
             c.close()
+
+
+def test_reload_keeps_the_stats_socket_and_counts(spindle, tmp_path):
+    path = str(tmp_path / "stats.sock")
+    srv = probe(spindle, "--stats", path, extra=False)
+    before = {w["pid"] for w in raw_stats(path)["workers"]}
+    assert raw_stats(path)["reloads"] == 0
+    srv.signal(signal.SIGHUP)
+
+    def reloaded():
+        try:
+            d = raw_stats(path)
+        except (OSError, ValueError):  # the master is re-executing: the socket comes back
+            return None
+        pids = {w["pid"] for w in d["workers"]}
+        return d if d["reloads"] == 1 and pids and not pids & before and 0 not in pids else None
+    d = wait_until(reloaded, 30, what="the reloaded master's stats")
+    assert d["pid"] == srv.pid

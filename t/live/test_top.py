@@ -1,7 +1,9 @@
 """`spindle top ADDR`: the live terminal view, driven through a real
 terminal (tmux: send-keys to type, capture-pane to read the screen)."""
 
+import os
 import re
+import signal
 import shutil
 import subprocess
 
@@ -77,3 +79,36 @@ def test_top_once_over_http_and_bad_arguments(spindle, tmp_path):
     # nothing listening there: says so, exits non-zero
     rc, out, err = run_spindle(["top", str(tmp_path / "no.sock"), "--once"], tmp_path)
     assert rc == 1 and "cannot read the stats" in out
+
+
+UWSGI = shutil.which("uwsgi")
+UWSGI_PY = "/usr/lib/uwsgi/plugins/python3_plugin.so"
+
+
+@pytest.mark.skipif(not UWSGI or not os.path.exists(UWSGI_PY),
+                    reason="uWSGI and its python3 plugin are not installed (make deps-bench)")
+def test_top_reads_uwsgi_stats_too(tmp_path):
+    """The same view works against uWSGI's own stats server."""
+    stats = str(tmp_path / "uwsgi-stats.sock")
+    log = open(tmp_path / "uwsgi.log", "wb")
+    proc = subprocess.Popen([UWSGI, "--plugin", "python3", "--http-socket", "127.0.0.1:0",
+                             "--wsgi-file", example("probe.py"), "--master", "--processes", "2",
+                             "--stats", stats], cwd=str(tmp_path), stdout=log, stderr=log,
+                            stdin=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: os.path.exists(stats), 20, what="uWSGI's stats socket")
+
+        def frame():
+            rc, out, _ = run_spindle(["top", stats, "--once"], tmp_path)
+            return out if rc == 0 and len(re.findall(r"^\s+\d\s+\d+\s+idle", out, re.M)) == 2 \
+                else None
+        out = wait_until(frame, 20, what="both uWSGI workers in spindle top")
+        assert "master pid %d" % proc.pid in out, out
+    finally:
+        proc.send_signal(signal.SIGINT)  # uWSGI 2.0 reloads on SIGTERM
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        log.close()
