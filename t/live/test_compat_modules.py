@@ -311,5 +311,5 @@ def test_non_empty_str_chunk_is_still_an_error(api):
     r = get(api, "/str?s=abc")
     assert r.status == 500, r
     assert b"abc" not in r.body
-    api.wait_for_log(r"TypeError: the application's response must be bytes, got str",
+    api.wait_for_log(r"TypeError: the application returned str .*a WSGI body is an iterable of bytes",
                      after=before)
