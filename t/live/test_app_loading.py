@@ -13,12 +13,10 @@ import time
 import pytest
 import requests
 
-from harness import (EXAMPLES, example, http_request, run_spindle, uwsgi_request, uwsgi_vars,
-                     wait_until)
+from harness import (EXAMPLES, example, http_request, pairing_args, pairing_names, run_spindle,
+                     uwsgi_request, uwsgi_vars, wait_until)
 
 APPS = os.path.join(EXAMPLES, "apps")
-PAIRINGS = [[], ["--greenlet"], ["--loop", "tornado"], ["--loop", "tornado", "--greenlet"]]
-PAIRING_IDS = ["ev-fibers", "ev-greenlet", "tornado-fibers", "tornado-greenlet"]
 
 
 def get_json(srv, path):
@@ -132,10 +130,10 @@ def test_venv_of_another_python_is_refused(venv, tmp_path):
 
 # -- bare bytes and str bodies -----------------------------------------------
 
-@pytest.mark.parametrize("engines", PAIRINGS, ids=PAIRING_IDS)
-def test_bare_bytes_and_str_bodies(spindle, engines):
+@pytest.mark.parametrize("pairing", pairing_names())
+def test_bare_bytes_and_str_bodies(spindle, pairing):
     s = spindle("--http-socket", "127.0.0.1:0", "--wsgi-file", example("apps/bodies.py"),
-                *engines, extra=False)
+                *pairing_args(pairing, 4), extra=False)
     r = http_request(s.http_addr, "GET", "/bytes")
     assert r.status == 200 and r.body == b"a bare bytes body, sent whole"
     assert r.header("Content-Length") == str(len(r.body))
@@ -215,10 +213,10 @@ def lazy_state(srv):
     return int(loaded_in), int(pid), version, int(ticks)
 
 
-@pytest.mark.parametrize("engines", PAIRINGS, ids=PAIRING_IDS)
-def test_lazy_apps_load_in_each_worker(spindle, engines):
+@pytest.mark.parametrize("pairing", pairing_names())
+def test_lazy_apps_load_in_each_worker(spindle, pairing):
     s = spindle("--http-socket", "127.0.0.1:0", "--wsgi-file", example("apps/lazy.py"),
-                "--lazy-apps", "--processes", "2", *engines, extra=False)
+                "--lazy-apps", "--processes", "2", *pairing_args(pairing, 4), extra=False)
     seen = {}
     deadline = time.monotonic() + 20
     while len(seen) < 2 and time.monotonic() < deadline:
@@ -294,8 +292,8 @@ def test_lazy_apps_reload_with_broken_code_keeps_the_old_workers(spindle, tmp_pa
 
 # -- --py-autoreload -----------------------------------------------------------
 
-@pytest.mark.parametrize("engines", PAIRINGS, ids=PAIRING_IDS)
-def test_py_autoreload_reloads_when_a_module_changes(spindle, tmp_path, engines):
+@pytest.mark.parametrize("pairing", pairing_names())
+def test_py_autoreload_reloads_when_a_module_changes(spindle, tmp_path, pairing):
     code = tmp_path / "code"
     code.mkdir()
     (code / "helper.py").write_text("WORD = 'before'\n")
@@ -305,7 +303,7 @@ def test_py_autoreload_reloads_when_a_module_changes(spindle, tmp_path, engines)
         "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
         "    return [helper.WORD.encode()]\n")
     s = spindle("--http-socket", "127.0.0.1:0", "--wsgi-file", code / "app.py",
-                "--py-autoreload", "1", *engines, extra=False)
+                "--py-autoreload", "1", *pairing_args(pairing, 4), extra=False)
     assert requests.get(s.url, timeout=10).text == "before"
     before = os.stat(code / "helper.py").st_mtime
     (code / "helper.py").write_text("WORD = 'after'\n")

@@ -11,11 +11,9 @@ import time
 import pytest
 import requests
 
-from harness import EXAMPLES, RawConn, build_request, example, http_request
+from harness import EXAMPLES, RawConn, build_request, example, http_request, pairing_args, pairing_names
 
 STATIC = os.path.join(EXAMPLES, "apps", "static")
-PAIRINGS = [[], ["--greenlet"], ["--loop", "tornado"], ["--loop", "tornado", "--greenlet"]]
-PAIRING_IDS = ["ev-fibers", "ev-greenlet", "tornado-fibers", "tornado-greenlet"]
 
 
 @pytest.fixture(scope="module")
@@ -47,9 +45,9 @@ def serve(spindle, tree, *args, engines=None, **kw):
                    *args, *(engines or []), extra=extra, **kw)
 
 
-@pytest.mark.parametrize("engines", PAIRINGS, ids=PAIRING_IDS)
-def test_static_files_take_no_core(spindle, tree, engines):
-    s = serve(spindle, tree, "--async", "1", engines=engines)
+@pytest.mark.parametrize("pairing", pairing_names())
+def test_static_files_take_no_core(spindle, tree, pairing):
+    s = serve(spindle, tree, engines=pairing_args(pairing, 1))
     r = requests.get(s.url + "/static/app.js", timeout=10)
     assert r.status_code == 200 and r.text == "run();"
     assert r.headers["Content-Type"] == "text/javascript"
