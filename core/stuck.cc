@@ -79,8 +79,9 @@ void on_dump_signal(int) {
         put_str(fd, ".");
         put_num(fd, (ms % 1000) / 100);
         put_str(fd, "s: \"");
-        // The worker is the writer of this line and is stopped here: no
-        // torn read is possible.
+        // This thread is the line's only writer; a signal that lands while
+        // a new request's line is being copied shows a mix of the two, which
+        // the header's running time (from the new request) makes plain.
         char line[kLineSize];
         memcpy(line, cs.line, sizeof line);
         line[sizeof line - 1] = '\0';
