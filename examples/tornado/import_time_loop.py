@@ -16,9 +16,14 @@ every worker.
             here, what ran, and whether this request sees a running loop
 /wait       spindle.wait on a future an IOLoop timer resolves, then the same
             "running" check (a request resumed from a loop callback)
+/switch     (--greenlet) the request parks by switching to its parent and an
+            IOLoop timer switches back to it, as uWSGI's Tornado docs do;
+            says whether the timer callback saw the loop running (it must)
+            and whether the request does afterwards (it must not)
 """
 
 import asyncio
+import greenlet
 import json
 import os
 import socket
@@ -104,7 +109,23 @@ def reply(start_response, obj):
     return [body]
 
 
+def switch(start_response):
+    me = greenlet.getcurrent()
+    seen = {}
+
+    def back():
+        seen["callback_sees_running"] = running()
+        me.switch()
+
+    if me.parent is not None:  # a greenlet only under --greenlet
+        IOLoop.current().call_later(0.05, back)
+        me.parent.switch()
+    return reply(start_response, dict(seen, running=running()))
+
+
 def application(environ, start_response):
+    if environ["PATH_INFO"] == "/switch":
+        return switch(start_response)
     if environ["PATH_INFO"] == "/wait":
         done = Future()
         IOLoop.current().call_later(0.05, done.set_result, "timer")

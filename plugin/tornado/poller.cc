@@ -15,6 +15,12 @@ struct PyPoller {
 
 PyTypeObject* g_type = nullptr;
 
+// A call whose result does not matter; an error in it is logged.
+void check_call(PyObject* r) {
+  if (r) Py_DECREF(r);
+  else python::log_exception("tornado: setting asyncio's running loop");
+}
+
 double monotonic() {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -92,6 +98,8 @@ Poller::~Poller() {
   detach();
   Py_XDECREF(ready_queue_);
   Py_XDECREF(scheduled_);
+  Py_XDECREF(get_running_);
+  Py_XDECREF(set_running_);
 }
 
 void Poller::detach() {
@@ -147,6 +155,12 @@ PyObject* Poller::attach(PyObject* aio_loop) {
   }
   Py_XSETREF(ready_queue_, ready);
   Py_XSETREF(scheduled_, scheduled);
+  PyObject* events = PyImport_ImportModule("asyncio.events");
+  if (!events) return nullptr;
+  Py_XSETREF(get_running_, PyObject_GetAttrString(events, "_get_running_loop"));
+  Py_XSETREF(set_running_, PyObject_GetAttrString(events, "_set_running_loop"));
+  Py_DECREF(events);
+  if (!get_running_ || !set_running_) return nullptr;
   Py_RETURN_NONE;
 }
 
@@ -163,6 +177,11 @@ PyObject* Poller::poll(double timeout) {
   ready_.clear();
   const Py_ssize_t scheduled_before = scheduled_ ? PyList_GET_SIZE(scheduled_) : 0;
   const double deadline = timeout > 0 ? monotonic() + timeout : 0;
+  PyObject* running = get_running_ ? PyObject_CallNoArgs(get_running_) : nullptr;
+  if (!running) PyErr_Clear();
+  if (running == Py_None) Py_CLEAR(running);
+  if (running) check_call(PyObject_CallOneArg(set_running_, Py_None));
+  polling_ = true;
   for (;;) {
     double left = timeout < 0 ? -1 : timeout == 0 ? 0 : std::max(0.0, deadline - monotonic());
     loop_->run_once(left);
@@ -174,6 +193,11 @@ PyObject* Poller::poll(double timeout) {
     if (!ready_.empty() || stopping_ || left == 0) break;
     if (asyncio_has_work(scheduled_before)) break;
     if (timeout > 0 && monotonic() >= deadline) break;
+  }
+  polling_ = false;
+  if (running) {
+    check_call(PyObject_CallOneArg(set_running_, running));
+    Py_DECREF(running);
   }
   PyObject* out = PyList_New(static_cast<Py_ssize_t>(ready_.size()));
   if (!out) return nullptr;

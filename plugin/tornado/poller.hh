@@ -11,6 +11,11 @@
 //   - stop() was called.
 // So Python runs once per batch of app events, never once per server event.
 //
+// While it runs the server's callbacks, asyncio's running loop is unset:
+// requests resumed there, and the server's own loop callbacks
+// (spindle.call_later), are not asyncio callbacks and must not see a running
+// loop (under --greenlet they share the thread state run_forever() set it on).
+//
 // Ownership: the Python object owns the Poller; the Tornado engine holds a
 // reference to it for the worker's lifetime. Everything runs on the worker's
 // main thread with the GIL held (the loop releases it while it sleeps).
@@ -36,6 +41,8 @@ class Poller {
 
   // poll() returns as soon as the running iteration ends.
   void stop() { stopping_ = true; }
+  // Whether poll() is running the server's callbacks now.
+  bool polling() const { return polling_; }
 
   // The loop is going away: drop every watcher; from now on watch() and
   // poll() raise RuntimeError (the Python object may outlive the loop).
@@ -63,7 +70,10 @@ class Poller {
   std::vector<std::pair<int, int>> ready_;
   PyObject* ready_queue_ = nullptr;  // the asyncio loop's _ready (a deque)
   PyObject* scheduled_ = nullptr;    // its _scheduled (a heap, a list)
+  PyObject* get_running_ = nullptr;  // asyncio.events._get_running_loop
+  PyObject* set_running_ = nullptr;  // asyncio.events._set_running_loop
   bool stopping_ = false;
+  bool polling_ = false;
 };
 
 }  // namespace spindle::tornado

@@ -16,8 +16,10 @@
 //
 // Requests never see the loop as *running*: under fibers each core has its
 // own thread state (asyncio keeps the running loop per thread state); under
-// --greenlet the cores share the worker's, so a switch observer hides the
-// running loop while a core runs and restores it after.
+// --greenlet the cores share the worker's, so the running loop is unset
+// while poll() runs the server's callbacks, and a greenlet trace function
+// hides it whenever the app itself switches to a request's greenlet from an
+// asyncio callback.
 #include "plugin/python/python.hh"  // <Python.h> first
 
 #include "core/config.hh"
@@ -93,6 +95,7 @@ class TornadoLoop final : public core::Loop {
   }
 
   PyObject* asyncio_loop() const { return aio_; }
+  Poller& poller() const { return *Poller::of(poller_); }
 
   std::string_view name() const override { return "tornado"; }
   void io_set(core::IoWatcher& w, int fd, int interest) override {
@@ -124,41 +127,80 @@ class TornadoLoop final : public core::Loop {
   PyObject* ioloop_ = nullptr;
 };
 
-// --greenlet: the cores run on the worker's thread state, where asyncio
-// keeps its running loop. Hide it while a core runs.
-struct RunningLoopHider {
-  PyObject* get = nullptr;  // asyncio.events._get_running_loop
-  PyObject* set = nullptr;  // asyncio.events._set_running_loop
-  PyObject* saved = nullptr;
+// --greenlet: the cores are greenlets on the worker's thread state, where
+// asyncio keeps its running loop. A greenlet trace function hides it while
+// any greenlet other than the worker's main one runs: whether the server
+// resumed the core or the app switched to it itself (me.switch() from an
+// IOLoop callback, as uWSGI's Tornado docs do), and puts it back when main
+// runs again.
+class RunningLoopHider {
+ public:
+  // While `poller` runs the server's callbacks the running loop is unset
+  // already (poller.hh): nothing to do for the switches made there.
+  bool install(const Poller& poller) {
+    poller_ = &poller;
+    PyObject* events = PyImport_ImportModule("asyncio.events");
+    get_ = events ? PyObject_GetAttrString(events, "_get_running_loop") : nullptr;
+    set_ = events ? PyObject_GetAttrString(events, "_set_running_loop") : nullptr;
+    Py_XDECREF(events);
+    PyObject* greenlet = get_ && set_ ? PyImport_ImportModule("greenlet") : nullptr;
+    main_ = greenlet ? PyObject_CallMethod(greenlet, "getcurrent", nullptr) : nullptr;
+    static PyMethodDef def = {"spindle_hide_running_loop",
+                              reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(trace)),
+                              METH_FASTCALL, "Hides asyncio's running loop from request greenlets."};
+    PyObject* self = main_ ? PyCapsule_New(this, "spindle.hider", nullptr) : nullptr;
+    PyObject* fn = self ? PyCFunction_New(&def, self) : nullptr;
+    Py_XDECREF(self);
+    PyObject* prev = fn ? PyObject_CallMethod(greenlet, "settrace", "O", fn) : nullptr;
+    Py_XDECREF(fn);
+    Py_XDECREF(greenlet);
+    if (!prev) return false;
+    if (prev != Py_None) previous_ = prev;  // the app's own tracer, still called
+    else Py_DECREF(prev);
+    return true;
+  }
 
-  static void in(fibers::Context*, void* data) {
-    auto* h = static_cast<RunningLoopHider*>(data);
-    PyObject* running = PyObject_CallNoArgs(h->get);
-    if (!running) {
+ private:
+  // trace(event, (origin, target)), called by greenlet on every switch.
+  static PyObject* trace(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
+    auto* h = static_cast<RunningLoopHider*>(PyCapsule_GetPointer(self, "spindle.hider"));
+    if (!h) return nullptr;
+    if (!h->poller_->polling() && nargs == 2 && PyTuple_Check(args[1]) &&
+        PyTuple_GET_SIZE(args[1]) == 2) {
+      PyObject* origin = PyTuple_GET_ITEM(args[1], 0);
+      PyObject* target = PyTuple_GET_ITEM(args[1], 1);
+      if (target == h->main_) h->restore();
+      else if (origin == h->main_) h->hide();
+    }
+    if (h->previous_) return PyObject_Vectorcall(h->previous_, args, nargs, nullptr);
+    Py_RETURN_NONE;
+  }
+
+  void hide() {
+    PyObject* running = PyObject_CallNoArgs(get_);
+    if (!running || running == Py_None) {
+      Py_XDECREF(running);
       PyErr_Clear();
       return;
     }
-    if (running == Py_None) {
-      Py_DECREF(running);
-      return;
-    }
-    h->saved = running;
-    PyObject* r = PyObject_CallOneArg(h->set, Py_None);
-    if (!r) PyErr_Clear();
-    Py_XDECREF(r);
+    Py_XSETREF(saved_, running);
+    check(PyObject_CallOneArg(set_, Py_None), "tornado: hiding the running loop");
   }
 
-  static void out(fibers::Context*, void* data) {
-    auto* h = static_cast<RunningLoopHider*>(data);
-    if (!h->saved) return;
-    PyObject *exc_type, *exc, *tb;
-    PyErr_Fetch(&exc_type, &exc, &tb);
-    PyObject* r = PyObject_CallOneArg(h->set, h->saved);
-    if (!r) PyErr_Clear();
-    Py_XDECREF(r);
-    Py_CLEAR(h->saved);
-    PyErr_Restore(exc_type, exc, tb);
+  void restore() {
+    if (!saved_) return;
+    PyObject* loop = saved_;
+    saved_ = nullptr;
+    check(PyObject_CallOneArg(set_, loop), "tornado: restoring the running loop");
+    Py_DECREF(loop);
   }
+
+  const Poller* poller_ = nullptr;
+  PyObject* get_ = nullptr;       // asyncio.events._get_running_loop
+  PyObject* set_ = nullptr;       // asyncio.events._set_running_loop
+  PyObject* main_ = nullptr;      // the worker's main greenlet
+  PyObject* previous_ = nullptr;  // a tracer the app had set
+  PyObject* saved_ = nullptr;     // main's running loop while another greenlet runs
 };
 
 class TornadoPlugin final : public core::Plugin {
@@ -195,19 +237,10 @@ class TornadoPlugin final : public core::Plugin {
 
   bool worker_start(const core::Config& cfg, core::Loop&, fibers::Engine& engine) override {
     if (cfg.loop != "tornado" || !loop_ || engine.name() != "greenlet") return true;
-    PyObject* events = PyImport_ImportModule("asyncio.events");
-    hider_.get = events ? PyObject_GetAttrString(events, "_get_running_loop") : nullptr;
-    hider_.set = events ? PyObject_GetAttrString(events, "_set_running_loop") : nullptr;
-    Py_XDECREF(events);
-    if (!hider_.get || !hider_.set) {
-      python::log_exception("tornado: asyncio.events lacks _get/_set_running_loop");
+    if (!hider_.install(loop_->poller())) {
+      python::log_exception("tornado: cannot hide the running loop from request greenlets");
       return false;
     }
-    fibers::SwitchObserver obs;
-    obs.on_switch_in = RunningLoopHider::in;
-    obs.on_switch_out = RunningLoopHider::out;
-    obs.data = &hider_;
-    engine.add_observer(obs);
     return true;
   }
 

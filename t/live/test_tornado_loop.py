@@ -60,6 +60,18 @@ def test_a_request_sees_no_running_loop_even_after_a_wait(spindle, engine):
     assert get_json(srv.http_addr, "/wait") == {"waited": "timer", "running": False}
 
 
+def test_a_greenlet_the_app_switches_back_sees_no_running_loop(spindle):
+    # uWSGI's documented style: the request switches to its parent and an
+    # IOLoop callback switches back to it. The callback runs inside the
+    # running loop; the request, after it, must not see it running.
+    srv = spindle("--http-socket", "127.0.0.1:0", "--wsgi-file",
+                  example("tornado/import_time_loop.py"), "--tornado", "10", "--greenlet",
+                  processes=1, extra=False)
+    for _ in range(3):
+        assert get_json(srv.http_addr, "/switch") == {"callback_sees_running": True,
+                                                      "running": False}
+
+
 ORM_VIEW = textwrap.dedent("""\
     from django.contrib.auth.models import User
     from django.http import JsonResponse
