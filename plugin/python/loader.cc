@@ -224,7 +224,10 @@ bool set_python_path(const Settings& s) {
 
 bool run_imports(const Settings& s) {
   for (const std::string& name : s.imports) {
-    PyObject* mod = PyImport_ImportModule(name.c_str());
+    // A path (as uWSGI allows) is run as a file, otherwise a module name.
+    bool file = name.find('/') != std::string::npos ||
+                (name.size() > 3 && name.compare(name.size() - 3, 3, ".py") == 0);
+    PyObject* mod = file ? run_file(absolute(name)) : PyImport_ImportModule(name.c_str());
     if (!mod) {
       std::string what = "python: --import " + name + " failed";
       log_exception(what.c_str());

@@ -61,7 +61,8 @@ class PythonPlugin final : public core::Plugin {
            "choose the mounted app by the longest prefix of PATH_INFO and move it to SCRIPT_NAME",
            OptionTable::flag(s.manage_script_name)});
     for (const char* name : {"import", "pyimport", "python-import"}) {
-      t.add({name, 0, true, "MODULE", "import MODULE before the application (repeatable)",
+      t.add({name, 0, true, "MODULE", "import MODULE (or run FILE.py) before the application "
+             "(repeatable)",
              OptionTable::list(s.imports), true});
     }
     t.add({"pyargv", 0, true, "\"ARGS\"", "sys.argv for the app: spindle, then ARGS split on blanks",

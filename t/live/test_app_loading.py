@@ -49,10 +49,12 @@ def test_chdir_serves_a_django_startproject_layout(spindle, tmp_path):
 
 def test_pyargv_import_and_file_wrapper(spindle, tmp_path):
     (tmp_path / "preloaded.py").write_text("import os\nVALUE = os.getpid()\n")
+    (tmp_path / "by_path.py").write_text("VALUE = 'ran as a file'\n")
     s = spindle("--http-socket", "127.0.0.1:0", "--wsgi-file", example("apps/echo_env.py"),
                 "--pythonpath", tmp_path, "--pyargv=--verbose  -x\tlast",
-                "--import", "preloaded")
-    body = get_json(s, "/?modules=preloaded")
+                "--import", "preloaded", "--import", tmp_path / "by_path.py")
+    body = get_json(s, "/?modules=preloaded,by_path")
+    assert body["modules"]["by_path"] == "ran as a file"
     assert body["argv"] == ["spindle", "--verbose", "-x", "last"]
     # Imported before the app, where the app is loaded (the master): workers
     # inherit it, as under uWSGI.
