@@ -12,11 +12,12 @@
 #include "core/stats_report.hh"
 
 extern "C" {
-#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <cmocka.h>
 }
 
 namespace {
