@@ -48,14 +48,53 @@ void default_fatal(const char* message) {
 
 FatalHook fatal_hook = default_fatal;
 
+// A log line is one event on one line, whatever a request put in it: every
+// control byte (CR, LF, NUL, ESC...) is written escaped, and a message
+// longer than kMaxMessage is cut with a marker saying how much was left
+// out. Request lines, header values and uwsgi variables reach the log, and
+// a client must not be able to forge or hide lines with them.
+constexpr std::size_t kMaxMessage = 8192;
+
+// Buffers per thread rather than on the stack: cores log from fiber stacks.
+// Workers and the master log from one thread each, never re-entrantly.
+thread_local char t_message[kMaxMessage + 1];
+thread_local char t_line[64 + 4 * kMaxMessage + 64];
+
+std::size_t escape_into(char* out, const char* in, std::size_t n) {
+  static const char kHex[] = "0123456789abcdef";
+  std::size_t k = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto c = static_cast<unsigned char>(in[i]);
+    if (c >= 0x20 && c != 0x7f) {
+      out[k++] = static_cast<char>(c);
+      continue;
+    }
+    out[k++] = '\\';
+    switch (c) {
+      case '\r': out[k++] = 'r'; break;
+      case '\n': out[k++] = 'n'; break;
+      case '\t': out[k++] = 't'; break;
+      default:
+        out[k++] = 'x';
+        out[k++] = kHex[c >> 4];
+        out[k++] = kHex[c & 15];
+    }
+  }
+  return k;
+}
+
 }  // namespace
 
 void vlog(const char* level, const char* fmt, va_list ap) {
-  char buf[2048];
-  std::size_t n = prefix(buf, sizeof buf - 1, level);
-  int m = vsnprintf(buf + n, sizeof buf - 1 - n, fmt, ap);
-  if (m > 0) n += static_cast<std::size_t>(m);
-  emit(buf, n, sizeof buf);
+  int m = vsnprintf(t_message, sizeof t_message, fmt, ap);
+  std::size_t full = m > 0 ? static_cast<std::size_t>(m) : 0;
+  std::size_t kept = full < kMaxMessage ? full : kMaxMessage;
+  char* line = t_line;
+  std::size_t n = prefix(line, 64, level);
+  n += escape_into(line + n, t_message, kept);
+  if (kept < full)
+    n += static_cast<std::size_t>(snprintf(line + n, 64, " [cut: %zu more bytes]", full - kept));
+  emit(line, n, sizeof t_line);
 }
 
 void log(Level level, const char* fmt, ...) {
