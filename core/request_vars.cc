@@ -2,6 +2,8 @@
 
 #include <strings.h>
 
+#include <algorithm>
+
 #include "core/listener.hh"
 #include "core/text.hh"
 
@@ -47,6 +49,12 @@ int hex(char c) {
   return -1;
 }
 
+// Repeated fields join with ", " (RFC 9110 5.3), except Cookie, whose
+// pairs are separated by "; " (RFC 6265 5.4).
+const char* join_separator(std::string_view name) {
+  return iequals(name, "cookie") || iequals(name, "HTTP_COOKIE") ? "; " : ", ";
+}
+
 }  // namespace
 
 std::string percent_decode(std::string_view s) {
@@ -67,8 +75,7 @@ std::string percent_decode(std::string_view s) {
 }
 
 void build_http_vars(const RequestHead& head, const Listener& listener,
-                     std::string_view remote_addr, std::string_view remote_port,
-                     VarsBuilder* out) {
+                     std::string_view remote_addr, std::string_view remote_port, VarsBuilder* out) {
   out->clear();
   std::string_view url = head.url;
   std::string_view target = url.substr(0, url.find('#'));  // a fragment is not sent, but may be
@@ -113,9 +120,10 @@ void build_http_vars(const RequestHead& head, const Listener& listener,
     for (std::size_t j = 0; j < i && !seen; ++j) seen = iequals(head.headers[j].name, f.name);
     if (seen) continue;
     value = f.value;
+    const char* sep = join_separator(f.name);
     for (std::size_t j = i + 1; j < head.header_count; ++j) {
       if (iequals(head.headers[j].name, f.name)) {
-        value += ", ";
+        value += sep;
         value += head.headers[j].value;
       }
     }
@@ -138,6 +146,82 @@ void build_http_vars(const RequestHead& head, const Listener& listener,
     out->add(key, value);
   }
   if (!authority.empty() && !host_seen) out->add("HTTP_HOST", authority);
+}
+
+bool build_uwsgi_vars(std::span<const Var> raw, const Listener& listener, VarsBuilder* out,
+                      std::uint64_t* content_length, std::string* why) {
+  out->clear();
+  *content_length = 0;
+  // Repeated names, found by sorting (a packet may hold thousands of
+  // variables): next[i] links a variable to the next of the same name,
+  // later[i] marks all but the first.
+  static thread_local std::vector<std::uint32_t> order, next;
+  static thread_local std::vector<char> later;
+  const std::size_t n = raw.size();
+  order.resize(n);
+  for (std::size_t i = 0; i < n; ++i) order[i] = static_cast<std::uint32_t>(i);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::uint32_t a, std::uint32_t b) { return raw[a].name < raw[b].name; });
+  next.assign(n, UINT32_MAX);
+  later.assign(n, 0);
+  for (std::size_t k = 1; k < n; ++k) {
+    const Var& v = raw[order[k]];
+    if (v.name != raw[order[k - 1]].name) continue;
+    if (!v.name.starts_with("HTTP_")) {
+      *why = "repeated uwsgi variable ";
+      why->append(v.name);
+      return false;
+    }
+    next[order[k - 1]] = order[k];
+    later[order[k]] = 1;
+  }
+  bool has_script = false, has_path = false, has_query = false, has_proto = false;
+  bool has_name = false, has_port = false, has_method = false;
+  std::string_view uri;
+  std::string joined;
+  for (std::size_t i = 0; i < n; ++i) {
+    const Var& v = raw[i];
+    // nginx passes every request header as HTTP_*, Content-Type and
+    // Content-Length too; the environ carries those without the prefix.
+    if (later[i] || v.name == "HTTP_CONTENT_TYPE" || v.name == "HTTP_CONTENT_LENGTH") continue;
+    if (next[i] == UINT32_MAX) {
+      out->add(v.name, v.value);
+    } else {
+      joined.assign(v.value);
+      for (std::uint32_t j = next[i]; j != UINT32_MAX; j = next[j]) {
+        joined += join_separator(v.name);
+        joined += raw[j].value;
+      }
+      out->add(v.name, joined);
+    }
+    has_method |= v.name == "REQUEST_METHOD" && !v.value.empty();
+    has_script |= v.name == "SCRIPT_NAME";
+    has_path |= v.name == "PATH_INFO";
+    has_query |= v.name == "QUERY_STRING";
+    has_proto |= v.name == "SERVER_PROTOCOL";
+    has_name |= v.name == "SERVER_NAME";
+    has_port |= v.name == "SERVER_PORT";
+    if (v.name == "REQUEST_URI") uri = v.value;
+    if (v.name == "CONTENT_LENGTH" && !v.value.empty() && !parse_u64(v.value, content_length)) {
+      *why = "bad CONTENT_LENGTH";
+      return false;
+    }
+  }
+  if (!has_method) {
+    *why = "uwsgi packet without REQUEST_METHOD";
+    return false;
+  }
+  std::string_view target = uri.substr(0, uri.find('#'));
+  std::size_t q = target.find('?');
+  if (!has_script) out->add("SCRIPT_NAME", "");
+  if (!has_path) out->add("PATH_INFO", percent_decode(target.substr(0, q)));
+  if (!has_query)
+    out->add("QUERY_STRING",
+             q == std::string_view::npos ? std::string_view() : target.substr(q + 1));
+  if (!has_proto) out->add("SERVER_PROTOCOL", "HTTP/1.0");
+  if (!has_name) out->add("SERVER_NAME", listener.server_name);
+  if (!has_port) out->add("SERVER_PORT", listener.server_port);
+  return true;
 }
 
 }  // namespace spindle::core

@@ -37,7 +37,18 @@ std::string percent_decode(std::string_view s);
 // SERVER_NAME, SERVER_PORT, REMOTE_ADDR, REMOTE_PORT, CONTENT_TYPE,
 // CONTENT_LENGTH and HTTP_* (names with '_' dropped, duplicates joined).
 void build_http_vars(const RequestHead& head, const Listener& listener,
-                     std::string_view remote_addr, std::string_view remote_port,
-                     VarsBuilder* out);
+                     std::string_view remote_addr, std::string_view remote_port, VarsBuilder* out);
+
+// Fills *out from the variables of a uwsgi packet (what nginx sent), adding
+// what PEP 3333 requires and a front end may leave out (SCRIPT_NAME,
+// PATH_INFO, QUERY_STRING, SERVER_PROTOCOL, SERVER_NAME, SERVER_PORT), and
+// sets *content_length (0 without CONTENT_LENGTH).
+// A repeated HTTP_* variable is one header sent on several lines (nginx
+// passes each line): its values are joined as on the HTTP port. Any other
+// repeated variable, a missing REQUEST_METHOD or a bad CONTENT_LENGTH
+// refuses the packet, so the server and the app can never read different
+// methods or lengths from it: returns false with the reason in *why.
+bool build_uwsgi_vars(std::span<const Var> raw, const Listener& listener, VarsBuilder* out,
+                      std::uint64_t* content_length, std::string* why);
 
 }  // namespace spindle::core

@@ -72,41 +72,11 @@ UwsgiProtocol::Parse UwsgiProtocol::parse() {
     fail(400, h.modifier1 != 0 ? "unsupported uwsgi modifier" : "malformed uwsgi packet");
     return Parse::kFailed;
   }
-  vars_.clear();
-  body_left_ = 0;
-  // What PEP 3333 requires and a frontend may leave out (nginx's
-  // uwsgi_params has no SCRIPT_NAME), filled in below.
-  bool has_script = false, has_path = false, has_query = false, has_proto = false;
-  bool has_name = false, has_port = false;
-  std::string_view uri;
-  for (const Var& v : raw) {
-    // nginx passes every request header as HTTP_*, Content-Type and
-    // Content-Length too; the environ carries those without the prefix.
-    if (v.name == "HTTP_CONTENT_TYPE" || v.name == "HTTP_CONTENT_LENGTH") continue;
-    vars_.add(v.name, v.value);
-    has_script |= v.name == "SCRIPT_NAME";
-    has_path |= v.name == "PATH_INFO";
-    has_query |= v.name == "QUERY_STRING";
-    has_proto |= v.name == "SERVER_PROTOCOL";
-    has_name |= v.name == "SERVER_NAME";
-    has_port |= v.name == "SERVER_PORT";
-    if (v.name == "REQUEST_URI") uri = v.value;
-    if (v.name == "CONTENT_LENGTH" && !v.value.empty() && !parse_u64(v.value, &body_left_)) {
-      fail(400, "bad CONTENT_LENGTH");
-      return Parse::kFailed;
-    }
+  std::string why;
+  if (!build_uwsgi_vars(raw, t_.listener(), &vars_, &body_left_, &why)) {
+    fail(400, why);
+    return Parse::kFailed;
   }
-  const Listener& l = t_.listener();
-  std::string_view target = uri.substr(0, uri.find('#'));
-  std::size_t q = target.find('?');
-  if (!has_script) vars_.add("SCRIPT_NAME", "");
-  if (!has_path) vars_.add("PATH_INFO", percent_decode(target.substr(0, q)));
-  if (!has_query)
-    vars_.add("QUERY_STRING",
-              q == std::string_view::npos ? std::string_view() : target.substr(q + 1));
-  if (!has_proto) vars_.add("SERVER_PROTOCOL", "HTTP/1.0");
-  if (!has_name) vars_.add("SERVER_NAME", l.server_name);
-  if (!has_port) vars_.add("SERVER_PORT", l.server_port);
   if (cfg.limit_post && body_left_ > cfg.limit_post) {
     fail(413, "request body too large");
     return Parse::kFailed;
