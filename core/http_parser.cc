@@ -4,6 +4,7 @@
 
 #include <cstring>
 
+#include "core/http_target.hh"
 #include "core/text.hh"
 
 namespace spindle::core {
@@ -20,26 +21,27 @@ std::string trim_lower(const std::string& s) {
   return out;
 }
 
+// llhttp knows a fixed list of methods; the method is ours (the scanner
+// takes it), so llhttp is given one with no special meaning instead.
+constexpr char kStandIn[] = "GET";
+
 }  // namespace
 
 HttpParser::HttpParser() {
   llhttp_settings_init(&settings_);
-  settings_.on_message_begin = on_message_begin;
   settings_.on_url = on_url;
   settings_.on_header_field = on_header_field;
   settings_.on_header_value = on_header_value;
   settings_.on_headers_complete = on_headers_complete;
-  settings_.on_body = on_body;
-  settings_.on_message_complete = on_message_complete;
   llhttp_init(&parser_, HTTP_REQUEST, &settings_);
   parser_.data = this;
   begin();
 }
 
 void HttpParser::begin() {
-  if (llhttp_get_errno(&parser_) == HPE_PAUSED) llhttp_resume(&parser_);
-  // The previous message asked for an upgrade and was answered as HTTP.
-  if (llhttp_get_errno(&parser_) == HPE_PAUSED_UPGRADE) llhttp_resume_after_upgrade(&parser_);
+  // llhttp only ever sees one head: it starts afresh for each.
+  llhttp_reset(&parser_);
+  scan_ = Scan::kLead;
   head_raw_ = 0;
   head_.method.clear();
   head_.url.clear();
@@ -50,7 +52,9 @@ void HttpParser::begin() {
   head_.content_length = 0;
   head_.expect_continue = false;
   head_.upgrade = false;
-  head_bytes_ = 0;
+  head_.authority.clear();
+  head_.path_at = 0;
+  body_left_ = 0;
   body_received_ = 0;
   in_value_ = false;
   head_complete_ = false;
@@ -60,55 +64,216 @@ void HttpParser::begin() {
 }
 
 int HttpParser::fail(int status, const char* reason) {
-  error_status_ = status;
-  error_reason_ = reason;
+  if (error_status_ == 0) {
+    error_status_ = status;
+    error_reason_ = reason;
+  }
   return HPE_USER;
 }
 
-bool HttpParser::count_head(std::size_t n) {
-  head_bytes_ += n;
-  return head_bytes_ <= limits_.max_head;
+long HttpParser::feed(const char* data, std::size_t n, std::string* body) {
+  if (error_status_) return -1;
+  if (message_complete_) return 0;
+  std::size_t used = 0;
+  if (!head_complete_) {
+    long r = feed_head(data, n);
+    if (r < 0) return -1;
+    used = static_cast<std::size_t>(r);
+    if (!head_complete_) return r;
+    if (head_.chunked) {
+      chunked_.reset();
+      chunked_.set_limits({limits_.max_body, limits_.max_head, limits_.max_head});
+    } else if (head_.has_content_length && head_.content_length > 0) {
+      body_left_ = head_.content_length;
+    } else {
+      message_complete_ = true;
+    }
+  }
+  if (!message_complete_ && used < n) {
+    long r = feed_body(data + used, n - used, body);
+    if (r < 0) return -1;
+    used += static_cast<std::size_t>(r);
+  }
+  return static_cast<long>(used);
 }
 
-long HttpParser::feed(const char* data, std::size_t n, std::string* body) {
-  if (message_complete_) return 0;
-  body_ = body;
-  llhttp_errno_t err = llhttp_execute(&parser_, data, n);
-  if (err == HPE_PAUSED_UPGRADE && !head_complete_ && llhttp_get_error_pos(&parser_) == data) {
-    // Still paused from an upgrade we answered as plain HTTP.
-    llhttp_resume_after_upgrade(&parser_);
-    err = llhttp_execute(&parser_, data, n);
-  }
-  if (err == HPE_OK) {
-    // Bytes still arriving: a head that is already too long must not wait
-    // for the rest (the request line alone may be huge). With the head
-    // incomplete every byte fed so far is head, including the whitespace
-    // llhttp skips without a callback.
-    if (!head_complete_) head_raw_ += n;
-    if (!head_complete_ && (head_bytes_ > limits_.max_head || head_raw_ > limits_.max_head)) {
-      fail(431, "request header fields too large");
-      return -1;
+// Scans head bytes (see the header); what lies past the method goes to
+// llhttp, up to the end of the head and never beyond.
+long HttpParser::feed_head(const char* data, std::size_t n) {
+  std::size_t i = 0;
+  // Where this call's bytes for llhttp begin (npos: none yet).
+  std::size_t from = scan_ > Scan::kMethod ? 0 : std::string::npos;
+  for (; i < n && scan_ != Scan::kDone; ++i) {
+    auto c = static_cast<unsigned char>(data[i]);
+    switch (scan_) {
+      case Scan::kLead:
+        if (c == '\r') {
+          scan_ = Scan::kLeadLf;
+        } else if (is_tchar(c)) {
+          head_.method.push_back(static_cast<char>(c));
+          scan_ = Scan::kMethod;
+        } else if (c != '\n') {
+          fail(400, "invalid request line");
+          return -1;
+        }
+        break;
+      case Scan::kLeadLf:
+        if (c != '\n') {
+          fail(400, "invalid request line");
+          return -1;
+        }
+        scan_ = Scan::kLead;
+        break;
+      case Scan::kMethod: {
+        std::size_t end = i;
+        while (end < n && is_tchar(static_cast<unsigned char>(data[end]))) ++end;
+        if (head_.method.size() + (end - i) > limits_.max_head) {
+          fail(431, "request line too long");
+          return -1;
+        }
+        head_.method.append(data + i, end - i);
+        if (end == n) {
+          i = n - 1;
+          break;
+        }
+        i = end;
+        if (data[i] != ' ') {
+          fail(400, "invalid method");
+          return -1;
+        }
+        // A tunnel is not something a WSGI app can serve.
+        if (head_.method == "CONNECT") {
+          fail(405, "CONNECT not supported");
+          return -1;
+        }
+        if (llhttp_execute(&parser_, kStandIn, sizeof kStandIn - 1) != HPE_OK) {
+          fail(400, "invalid request line");
+          return -1;
+        }
+        from = i;
+        scan_ = Scan::kTargetStart;
+        break;
+      }
+      case Scan::kTargetStart:
+      case Scan::kTarget:
+        if (scan_ == Scan::kTarget) {
+          while (i + 1 < n && data[i] != ' ' && data[i] != '#') ++i;
+          c = static_cast<unsigned char>(data[i]);
+        }
+        if (c == ' ') {
+          if (scan_ == Scan::kTargetStart) {
+            fail(400, "more than one space in the request line");
+            return -1;
+          }
+          scan_ = Scan::kVersionStart;
+        } else if (c == '#') {
+          fail(400, "fragment in the request target");
+          return -1;
+        } else {
+          scan_ = Scan::kTarget;
+        }
+        break;
+      case Scan::kVersionStart:
+        if (c == ' ') {
+          fail(400, "more than one space in the request line");
+          return -1;
+        }
+        scan_ = Scan::kVersion;
+        break;
+      case Scan::kVersion: {
+        const void* lf = memchr(data + i, '\n', n - i);
+        if (lf == nullptr) {
+          i = n - 1;
+        } else {
+          i = static_cast<std::size_t>(static_cast<const char*>(lf) - data);
+          scan_ = Scan::kLineStart;
+        }
+        break;
+      }
+      case Scan::kLineStart:
+        if (c == ' ' || c == '\t') {
+          // obs-fold: folding it into the previous field would make
+          // "Transfer-Encoding:\r\n chunked" mean what a proxy did not see.
+          fail(400, "folded header line (obs-fold)");
+          return -1;
+        }
+        scan_ = c == '\r' ? Scan::kEndLf : Scan::kField;
+        break;
+      case Scan::kField: {
+        const void* lf = memchr(data + i, '\n', n - i);
+        if (lf == nullptr) {
+          i = n - 1;
+        } else {
+          i = static_cast<std::size_t>(static_cast<const char*>(lf) - data);
+          scan_ = Scan::kLineStart;
+        }
+        break;
+      }
+      case Scan::kEndLf:
+        if (c != '\n') {
+          fail(400, "invalid end of the request head");
+          return -1;
+        }
+        scan_ = Scan::kDone;
+        break;
+      case Scan::kDone: break;
     }
-    return static_cast<long>(n);
   }
-  if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) {
-    const char* pos = llhttp_get_error_pos(&parser_);
-    return pos ? pos - data : static_cast<long>(n);
+  head_raw_ += i;
+  // Every byte counts, whitespace llhttp would skip and empty lines
+  // included, and before llhttp sees them: a head too long never waits for
+  // its end.
+  if (head_raw_ > limits_.max_head) {
+    fail(431, "request header fields too large");
+    return -1;
   }
+  if (from == std::string::npos) return static_cast<long>(i);
+  if (run_llhttp(data + from, i - from, scan_ == Scan::kDone) < 0) return -1;
+  return static_cast<long>(i);
+}
+
+// Feeds llhttp head bytes. When they end the head, llhttp must end it at
+// the same byte (it pauses in on_headers_complete).
+long HttpParser::run_llhttp(const char* data, std::size_t n, bool head_ends) {
+  llhttp_errno_t err = llhttp_execute(&parser_, data, n);
+  if (err == HPE_PAUSED && head_complete_ && head_ends &&
+      llhttp_get_error_pos(&parser_) == data + n)
+    return 0;
+  if (err == HPE_OK && !head_ends) return 0;
   if (error_status_ == 0) {
-    const char* reason = llhttp_get_error_reason(&parser_);
-    error_status_ = err == HPE_INVALID_TRANSFER_ENCODING ? 501 : 400;
-    error_reason_ = reason ? reason : llhttp_errno_name(err);
+    if (err == HPE_OK || err == HPE_PAUSED) {
+      fail(400, "malformed request head");
+    } else {
+      const char* reason = llhttp_get_error_reason(&parser_);
+      fail(err == HPE_INVALID_TRANSFER_ENCODING ? 501 : 400,
+           reason ? reason : llhttp_errno_name(err));
+    }
   }
+  head_complete_ = false;
   return -1;
 }
 
-int HttpParser::on_message_begin(llhttp_t*) { return 0; }
+long HttpParser::feed_body(const char* data, std::size_t n, std::string* body) {
+  if (head_.chunked) {
+    long r = chunked_.feed(data, n, body);
+    body_received_ = chunked_.payload();
+    if (r < 0) {
+      fail(chunked_.status(), chunked_.reason());
+      return -1;
+    }
+    message_complete_ = chunked_.done();
+    return r;
+  }
+  std::size_t k = n < body_left_ ? n : static_cast<std::size_t>(body_left_);
+  body->append(data, k);
+  body_received_ += k;
+  body_left_ -= k;
+  message_complete_ = body_left_ == 0;
+  return static_cast<long>(k);
+}
 
 int HttpParser::on_url(llhttp_t* p, const char* at, std::size_t n) {
-  HttpParser* s = self(p);
-  if (!s->count_head(n)) return s->fail(431, "request line too long");
-  s->head_.url.append(at, n);
+  self(p)->head_.url.append(at, n);
   return 0;
 }
 
@@ -116,8 +281,6 @@ int HttpParser::on_header_field(llhttp_t* p, const char* at, std::size_t n) {
   HttpParser* s = self(p);
   RequestHead& h = s->head_;
   const bool fresh = s->in_value_ || h.header_count == 0;
-  // ": " and CRLF count once per field, however the name arrives.
-  if (!s->count_head(n + (fresh ? 4 : 0))) return s->fail(431, "request header fields too large");
   if (fresh && h.header_count == kMaxHeaders) return s->fail(431, "too many header fields");
   if (fresh) {
     // A new field: reuse the slot's strings to keep their capacity.
@@ -134,7 +297,6 @@ int HttpParser::on_header_field(llhttp_t* p, const char* at, std::size_t n) {
 
 int HttpParser::on_header_value(llhttp_t* p, const char* at, std::size_t n) {
   HttpParser* s = self(p);
-  if (!s->count_head(n)) return s->fail(431, "request header fields too large");
   s->in_value_ = true;
   s->head_.headers[s->head_.header_count - 1].value.append(at, n);
   return 0;
@@ -143,49 +305,54 @@ int HttpParser::on_header_value(llhttp_t* p, const char* at, std::size_t n) {
 int HttpParser::on_headers_complete(llhttp_t* p) {
   HttpParser* s = self(p);
   RequestHead& h = s->head_;
-  h.method = llhttp_method_name(static_cast<llhttp_method_t>(p->method));
   h.version_major = p->http_major;
   h.version_minor = p->http_minor;
   h.keep_alive = llhttp_should_keep_alive(p);
   h.upgrade = p->upgrade;
+  if (int r = s->check_head()) return r;
+  s->head_complete_ = true;
+  // Stop at the end of the head: the body is ours to read.
+  return HPE_PAUSED;
+}
+
+int HttpParser::check_head() {
+  RequestHead& h = head_;
+  if (h.version_major != 1) return fail(505, "HTTP version not supported");
+  const HeaderField* host = nullptr;
   for (std::size_t i = 0; i < h.header_count; ++i) {
     HeaderField& f = h.headers[i];
-    if (f.name.empty()) return s->fail(400, "empty header name");
+    if (f.name.empty()) return fail(400, "empty header name");
     // Trailing whitespace is not part of a field value (RFC 9110 5.5).
-    while (!f.value.empty() && (f.value.back() == ' ' || f.value.back() == '\t')) f.value.pop_back();
-    if (iequals(f.name, "transfer-encoding")) {
+    while (!f.value.empty() && (f.value.back() == ' ' || f.value.back() == '\t'))
+      f.value.pop_back();
+    if (iequals(f.name, "host")) {
+      // RFC 9112 3.2: one Host, and a valid one, or 400.
+      if (host) return fail(400, "more than one Host");
+      if (!valid_host(f.value)) return fail(400, "invalid Host");
+      host = &f;
+    } else if (iequals(f.name, "transfer-encoding")) {
       // llhttp accepts codings ending in chunked; we only decode chunked.
-      if (trim_lower(f.value) != "chunked") return s->fail(501, "unsupported transfer coding");
+      if (trim_lower(f.value) != "chunked") return fail(501, "unsupported transfer coding");
       h.chunked = true;
     } else if (iequals(f.name, "content-length")) {
       h.has_content_length = true;
-      h.content_length = p->content_length;
+      h.content_length = parser_.content_length;
     } else if (iequals(f.name, "expect")) {
-      if (trim_lower(f.value) != "100-continue") return s->fail(417, "unsupported expectation");
+      if (trim_lower(f.value) != "100-continue") return fail(417, "unsupported expectation");
       h.expect_continue = h.version_minor >= 1;
     }
   }
-  if (p->method == HTTP_CONNECT) return s->fail(405, "CONNECT not supported");
-  if (h.version_major != 1) return s->fail(505, "HTTP version not supported");
-  if (h.has_content_length && s->limits_.max_body && h.content_length > s->limits_.max_body)
-    return s->fail(413, "request body too large");
-  s->head_complete_ = true;
+  if (!host && h.version_minor >= 1) return fail(400, "HTTP/1.1 request without Host");
+  Target target;
+  const char* why = "";
+  if (!parse_target(h.url, &target, &why)) return fail(400, why);
+  if (target.form == Target::Form::kAsterisk && h.method != "OPTIONS")
+    return fail(400, "'*' target with a method other than OPTIONS");
+  h.authority.assign(target.authority);
+  h.path_at = target.path_at;
+  if (h.has_content_length && limits_.max_body && h.content_length > limits_.max_body)
+    return fail(413, "request body too large");
   return 0;
-}
-
-int HttpParser::on_body(llhttp_t* p, const char* at, std::size_t n) {
-  HttpParser* s = self(p);
-  s->body_received_ += n;
-  if (s->limits_.max_body && s->body_received_ > s->limits_.max_body)
-    return s->fail(413, "request body too large");
-  s->body_->append(at, n);
-  return 0;
-}
-
-int HttpParser::on_message_complete(llhttp_t* p) {
-  HttpParser* s = self(p);
-  s->message_complete_ = true;
-  return HPE_PAUSED;
 }
 
 }  // namespace spindle::core

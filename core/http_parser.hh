@@ -1,10 +1,23 @@
-// HTTP/1.x request parsing on llhttp: turns bytes into a request head, body
-// bytes (de-chunked) and a message-complete mark, and maps every kind of bad
-// input to the status the client should get (400, 413, 431, 501).
+// HTTP/1.x request parsing: turns bytes into a request head, body bytes
+// (de-chunked) and a message-complete mark, and maps every kind of bad input
+// to the status the client should get (400, 405, 413, 431, 501, 505).
 //
-// The parser is fed whatever bytes arrive; it stops (pauses) at the end of
-// each message so pipelined requests are taken one at a time. Header names
-// and values are copied out, so the caller may reuse its read buffer.
+// Three parts, each seeing only its own bytes:
+//  - a scanner over the raw head: it takes the method itself (any token, so
+//    extension methods reach the app), finds where the head ends, and
+//    refuses what llhttp would let through: a second space in the request
+//    line, a fragment, a folded header line (obs-fold);
+//  - llhttp, fed exactly the head (with a stand-in for the method): the
+//    request line's and the fields' syntax, Content-Length, Transfer-Encoding
+//    and their conflicts, Connection;
+//  - the body: counted to Content-Length, or de-chunked by ChunkedDecoder
+//    (trailer fields are dropped there and never become headers).
+// Then the head is checked as a whole: Host (exactly one, valid; required
+// in HTTP/1.1) and the request target (origin, absolute or '*' form).
+//
+// The parser is fed whatever bytes arrive; it stops at the end of each
+// message so pipelined requests are taken one at a time. Header names and
+// values are copied out, so the caller may reuse its read buffer.
 #pragma once
 
 #include <cstddef>
@@ -12,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "core/chunked_decoder.hh"
 #include "llhttp.h"
 
 namespace spindle::core {
@@ -34,6 +48,10 @@ struct RequestHead {
   std::uint64_t content_length = 0;
   bool expect_continue = false;
   bool upgrade = false;
+  // From the request target: the absolute form's authority (it replaces
+  // Host), and where the path starts in url (0 for the origin form).
+  std::string authority;
+  std::size_t path_at = 0;
 };
 
 class HttpParser {
@@ -43,8 +61,8 @@ class HttpParser {
   static constexpr std::size_t kMaxHeaders = 100;
 
   struct Limits {
-    std::size_t max_head = 8192;    // request line + headers, bytes
-    std::uint64_t max_body = 0;     // 0: unlimited
+    std::size_t max_head = 8192;  // request line + headers, bytes
+    std::uint64_t max_body = 0;   // 0: unlimited
   };
 
   HttpParser();
@@ -70,23 +88,39 @@ class HttpParser {
   const std::string& error_reason() const { return error_reason_; }
 
  private:
-  static int on_message_begin(llhttp_t*);
+  // Where the head scanner is.
+  enum class Scan {
+    kLead,  // empty lines before the request line are skipped
+    kLeadLf,
+    kMethod,
+    kTargetStart,  // right after the method's space
+    kTarget,
+    kVersionStart,
+    kVersion,
+    kLineStart,  // a header line, or the empty line that ends the head
+    kField,
+    kEndLf,
+    kDone,
+  };
+
   static int on_url(llhttp_t*, const char*, std::size_t);
   static int on_header_field(llhttp_t*, const char*, std::size_t);
   static int on_header_value(llhttp_t*, const char*, std::size_t);
   static int on_headers_complete(llhttp_t*);
-  static int on_body(llhttp_t*, const char*, std::size_t);
-  static int on_message_complete(llhttp_t*);
-  int fail(int status, const char* reason);
-  bool count_head(std::size_t n);
+  int fail(int status, const char* reason);  // returns HPE_USER, for callbacks
+  long feed_head(const char* data, std::size_t n);
+  long run_llhttp(const char* data, std::size_t n, bool head_ends);
+  long feed_body(const char* data, std::size_t n, std::string* body);
+  int check_head();
 
   llhttp_t parser_;
   llhttp_settings_t settings_;
   Limits limits_;
   RequestHead head_;
-  std::string* body_ = nullptr;
-  std::size_t head_bytes_ = 0;  // counted from callbacks
-  std::size_t head_raw_ = 0;    // bytes fed while the head was incomplete
+  Scan scan_ = Scan::kLead;
+  std::size_t head_raw_ = 0;  // head bytes so far, every one counted
+  ChunkedDecoder chunked_;
+  std::uint64_t body_left_ = 0;  // Content-Length bytes still to come
   std::uint64_t body_received_ = 0;
   bool in_value_ = false;
   bool head_complete_ = false;

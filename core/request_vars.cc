@@ -77,24 +77,19 @@ std::string percent_decode(std::string_view s) {
 void build_http_vars(const RequestHead& head, const Listener& listener,
                      std::string_view remote_addr, std::string_view remote_port, VarsBuilder* out) {
   out->clear();
+  // The parser checked the target: an origin-form path, '*', or an
+  // absolute form whose authority overrides the Host header (RFC 9112
+  // 3.2.2) and whose path is still a local path.
   std::string_view url = head.url;
-  std::string_view target = url.substr(0, url.find('#'));  // a fragment is not sent, but may be
+  std::string_view target = url.substr(head.path_at);
   std::string_view path = target, query;
   std::size_t q = target.find('?');
   if (q != std::string_view::npos) {
     path = target.substr(0, q);
     query = target.substr(q + 1);
   }
-  // An absolute-form target (GET http://host/x) still names a local path,
-  // and its authority overrides the Host header (RFC 9112 3.2.2).
-  std::string_view authority;
-  if (path.size() > 8 && (strncasecmp(path.data(), "http://", 7) == 0 ||
-                          strncasecmp(path.data(), "https://", 8) == 0)) {
-    std::size_t start = path.find("//") + 2;
-    std::size_t slash = path.find('/', start);
-    authority = path.substr(start, slash == std::string_view::npos ? slash : slash - start);
-    path = slash == std::string_view::npos ? std::string_view("/") : path.substr(slash);
-  }
+  if (path.empty()) path = "/";
+  std::string_view authority = head.authority;
   char proto[16];
   int n = snprintf(proto, sizeof proto, "HTTP/%d.%d", head.version_major, head.version_minor);
 

