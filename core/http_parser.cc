@@ -99,11 +99,23 @@ long HttpParser::feed(const char* data, std::size_t n, std::string* body) {
 
 // Scans head bytes (see the header); what lies past the method goes to
 // llhttp, up to the end of the head and never beyond.
+//
+// The outcome must not depend on how the bytes were cut: when the scanner
+// refuses a byte (or the head outgrows its limit there), llhttp first gets
+// the bytes before it, so that whichever problem comes first in the stream
+// is the one reported, whole or in pieces.
 long HttpParser::feed_head(const char* data, std::size_t n) {
-  std::size_t i = 0;
+  // Every byte counts toward the limit, whitespace llhttp would skip and
+  // empty lines included, and before llhttp sees it: a head too long never
+  // waits for its end.
+  const std::size_t room = limits_.max_head > head_raw_ ? limits_.max_head - head_raw_ : 0;
+  const std::size_t stop = n < room ? n : room;
   // Where this call's bytes for llhttp begin (npos: none yet).
   std::size_t from = scan_ > Scan::kMethod ? 0 : std::string::npos;
-  for (; i < n && scan_ != Scan::kDone; ++i) {
+  int refuse = 0;  // a status, when the scanner refuses byte i
+  const char* why = "";
+  std::size_t i = 0;
+  for (; i < stop && scan_ != Scan::kDone && !refuse; ++i) {
     auto c = static_cast<unsigned char>(data[i]);
     switch (scan_) {
       case Scan::kLead:
@@ -113,77 +125,65 @@ long HttpParser::feed_head(const char* data, std::size_t n) {
           head_.method.push_back(static_cast<char>(c));
           scan_ = Scan::kMethod;
         } else if (c != '\n') {
-          fail(400, "invalid request line");
-          return -1;
+          refuse = 400, why = "invalid request line";
         }
         break;
       case Scan::kLeadLf:
-        if (c != '\n') {
-          fail(400, "invalid request line");
-          return -1;
-        }
-        scan_ = Scan::kLead;
+        if (c != '\n')
+          refuse = 400, why = "invalid request line";
+        else
+          scan_ = Scan::kLead;
         break;
       case Scan::kMethod: {
         std::size_t end = i;
-        while (end < n && is_tchar(static_cast<unsigned char>(data[end]))) ++end;
-        if (head_.method.size() + (end - i) > limits_.max_head) {
-          fail(431, "request line too long");
-          return -1;
-        }
+        while (end < stop && is_tchar(static_cast<unsigned char>(data[end]))) ++end;
         head_.method.append(data + i, end - i);
-        if (end == n) {
-          i = n - 1;
+        if (end == stop) {
+          i = stop - 1;
           break;
         }
         i = end;
         if (data[i] != ' ') {
-          fail(400, "invalid method");
-          return -1;
+          refuse = 400, why = "invalid method";
+        } else if (head_.method == "CONNECT") {
+          // A tunnel is not something a WSGI app can serve.
+          refuse = 405, why = "CONNECT not supported";
+        } else if (llhttp_execute(&parser_, kStandIn, sizeof kStandIn - 1) != HPE_OK) {
+          refuse = 400, why = "invalid request line";
+        } else {
+          from = i;
+          scan_ = Scan::kTargetStart;
         }
-        // A tunnel is not something a WSGI app can serve.
-        if (head_.method == "CONNECT") {
-          fail(405, "CONNECT not supported");
-          return -1;
-        }
-        if (llhttp_execute(&parser_, kStandIn, sizeof kStandIn - 1) != HPE_OK) {
-          fail(400, "invalid request line");
-          return -1;
-        }
-        from = i;
-        scan_ = Scan::kTargetStart;
         break;
       }
       case Scan::kTargetStart:
       case Scan::kTarget:
         if (scan_ == Scan::kTarget) {
-          while (i + 1 < n && data[i] != ' ' && data[i] != '#') ++i;
+          while (i + 1 < stop && data[i] != ' ' && data[i] != '#') ++i;
           c = static_cast<unsigned char>(data[i]);
         }
         if (c == ' ') {
-          if (scan_ == Scan::kTargetStart) {
-            fail(400, "more than one space in the request line");
-            return -1;
-          }
-          scan_ = Scan::kVersionStart;
+          if (scan_ == Scan::kTargetStart)
+            refuse = 400, why = "more than one space in the request line";
+          else
+            scan_ = Scan::kVersionStart;
         } else if (c == '#') {
-          fail(400, "fragment in the request target");
-          return -1;
+          refuse = 400, why = "fragment in the request target";
         } else {
           scan_ = Scan::kTarget;
         }
         break;
       case Scan::kVersionStart:
-        if (c == ' ') {
-          fail(400, "more than one space in the request line");
-          return -1;
-        }
-        scan_ = Scan::kVersion;
+        if (c == ' ')
+          refuse = 400, why = "more than one space in the request line";
+        else
+          scan_ = Scan::kVersion;
         break;
-      case Scan::kVersion: {
-        const void* lf = memchr(data + i, '\n', n - i);
+      case Scan::kVersion:
+      case Scan::kField: {
+        const void* lf = memchr(data + i, '\n', stop - i);
         if (lf == nullptr) {
-          i = n - 1;
+          i = stop - 1;
         } else {
           i = static_cast<std::size_t>(static_cast<const char*>(lf) - data);
           scan_ = Scan::kLineStart;
@@ -194,41 +194,31 @@ long HttpParser::feed_head(const char* data, std::size_t n) {
         if (c == ' ' || c == '\t') {
           // obs-fold: folding it into the previous field would make
           // "Transfer-Encoding:\r\n chunked" mean what a proxy did not see.
-          fail(400, "folded header line (obs-fold)");
-          return -1;
-        }
-        scan_ = c == '\r' ? Scan::kEndLf : Scan::kField;
-        break;
-      case Scan::kField: {
-        const void* lf = memchr(data + i, '\n', n - i);
-        if (lf == nullptr) {
-          i = n - 1;
+          refuse = 400, why = "folded header line (obs-fold)";
         } else {
-          i = static_cast<std::size_t>(static_cast<const char*>(lf) - data);
-          scan_ = Scan::kLineStart;
+          scan_ = c == '\r' ? Scan::kEndLf : Scan::kField;
         }
         break;
-      }
       case Scan::kEndLf:
-        if (c != '\n') {
-          fail(400, "invalid end of the request head");
-          return -1;
-        }
-        scan_ = Scan::kDone;
+        if (c != '\n')
+          refuse = 400, why = "invalid end of the request head";
+        else
+          scan_ = Scan::kDone;
         break;
       case Scan::kDone: break;
     }
   }
+  if (refuse) --i;  // the refused byte was not taken
+  if (!refuse && scan_ != Scan::kDone && i == room && n > room)
+    refuse = 431, why = "request header fields too large";
   head_raw_ += i;
-  // Every byte counts, whitespace llhttp would skip and empty lines
-  // included, and before llhttp sees them: a head too long never waits for
-  // its end.
-  if (head_raw_ > limits_.max_head) {
-    fail(431, "request header fields too large");
+  if (from != std::string::npos && (i > from || (!refuse && scan_ == Scan::kDone))) {
+    if (run_llhttp(data + from, i - from, !refuse && scan_ == Scan::kDone) < 0) return -1;
+  }
+  if (refuse) {
+    fail(refuse, why);
     return -1;
   }
-  if (from == std::string::npos) return static_cast<long>(i);
-  if (run_llhttp(data + from, i - from, scan_ == Scan::kDone) < 0) return -1;
   return static_cast<long>(i);
 }
 

@@ -253,6 +253,20 @@ void test_leading_empty_lines_skipped(void**) {
   assert_int_equal(status_of("\r\r\nGET /x HTTP/1.1\r\nHost: a\r\n\r\n"), 400);
 }
 
+// The fuzzer's property: a bad byte early in a head gets its status whether
+// the head arrives whole or cut, even when the head also outgrows its limit
+// (or breaks the scanner's rules) further on.
+void test_first_error_wins_however_the_bytes_are_cut(void**) {
+  HttpParser::Limits limits;
+  limits.max_head = 200;
+  const std::string bad_char = "GET / HTTP/1.1\r\nHost: a\r\nX\x01: y\r\n";
+  assert_int_equal(status_of(bad_char + "X-Pad: " + std::string(400, 'p') + "\r\n\r\n", limits),
+                   400);
+  assert_int_equal(status_of(bad_char + " folded\r\n\r\n"), 400);
+  assert_int_equal(status_of("GET / HTTP/1.1\r\nHost: a\r\nX: " + std::string(400, 'p'), limits),
+                   431);
+}
+
 }  // namespace
 
 int main() {
@@ -272,6 +286,7 @@ int main() {
       cmocka_unit_test(test_obs_fold_is_400_not_folded),
       cmocka_unit_test(test_extension_methods_reach_the_app),
       cmocka_unit_test(test_leading_empty_lines_skipped),
+      cmocka_unit_test(test_first_error_wins_however_the_bytes_are_cut),
   };
   return cmocka_run_group_tests(tests, nullptr, nullptr);
 }
