@@ -52,7 +52,10 @@ bool call_on_core_thread(int core_id, void (*fn)(void* arg), void* arg);
 // This worker's number (1..processes), 0 in the master.
 int worker_id();
 
-// The loop of this worker (for plugins that register their own watchers).
-Loop& worker_loop();
+// After park() on a watcher whose fd the caller is about to close: drops
+// whatever the loop engine keeps for that fd. Request code never touches
+// the loop otherwise; plugins that run their own watchers get the loop in
+// their worker_start hook.
+void forget_fd(IoWatcher& w);
 
 }  // namespace spindle::core

@@ -275,6 +275,6 @@ int current_core() {
   return c ? c->id : -1;
 }
 
-Loop& worker_loop() { return g_scheduler->loop(); }
+void forget_fd(IoWatcher& w) { g_scheduler->loop().io_close(w); }
 
 }  // namespace spindle::core

@@ -131,7 +131,7 @@ PyObject* wait_fd(PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames, in
   if (watched < 0) return PyErr_SetFromErrno(PyExc_OSError);
   CoreSlot& slot = core_slot(core::current_core());
   core::Wake why = core::park(slot.watcher, watched, interest, seconds);
-  core::worker_loop().io_close(slot.watcher);
+  core::forget_fd(slot.watcher);
   close(watched);
   if (why == core::Wake::kCancelled) return cancelled();
   return PyBool_FromLong(why == core::Wake::kReady);
