@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "core/deadline.hh"
 #include "core/log.hh"
 #include "core/stats.hh"
 #include "core/stats_server.hh"
@@ -26,7 +27,7 @@ struct Child {
   pid_t pid = 0;
   int id = 0;            // worker number, 1..processes
   bool current = true;   // false once replaced by a reload: not respawned
-  std::int64_t deadline_ms = 0;  // when a stopping child gets SIGKILL (0: none)
+  Deadline kill_at;  // when a stopping child gets SIGKILL
   std::int64_t started_ms = 0;
   int start_failures = 0;  // this worker's predecessors that failed at start, in a row
 };
@@ -52,6 +53,8 @@ class Master {
   void stop_all();
   void check_harakiri();
   void check_deadlines();
+  // A stopping worker gets the mercy to finish, then a moment to exit.
+  Deadline stop_deadline() const { return Deadline::after(cfg_.reload_mercy + 2.0); }
   void chain_reload();
   void chain_next();
   void check_chain();
@@ -203,8 +206,7 @@ bool Master::reexec() {
 void Master::adopt_old_workers() {
   const char* olds = getenv("SPINDLE_OLD_WORKERS");
   if (!olds) return;
-  std::int64_t deadline =
-      monotonic_ms() + static_cast<std::int64_t>(cfg_.reload_mercy * 1000) + 2000;
+  Deadline deadline = stop_deadline();
   for (const char* p = olds; *p;) {
     int id = 0, pid = 0;
     if (sscanf(p, "%d:%d", &id, &pid) == 2 && pid > 0) {
@@ -212,7 +214,7 @@ void Master::adopt_old_workers() {
       c.pid = pid;
       c.id = id;
       c.current = false;
-      c.deadline_ms = deadline;
+      c.kill_at = deadline;
       children_.push_back(c);
       kill(pid, SIGTERM);
     }
@@ -289,8 +291,7 @@ void Master::check_chain() {
         c.id, static_cast<int>(chain_new_), static_cast<int>(chain_old_));
     for (Child& o : children_) {
       if (o.pid == chain_old_ && chain_old_ != 0) {
-        o.deadline_ms =
-            monotonic_ms() + static_cast<std::int64_t>(cfg_.reload_mercy * 1000) + 2000;
+        o.kill_at = stop_deadline();
         kill(o.pid, SIGTERM);
       }
     }
@@ -316,7 +317,7 @@ void Master::reload() {
   for (Child& c : children_) {
     if (!c.current) continue;
     c.current = false;
-    c.deadline_ms = monotonic_ms() + static_cast<std::int64_t>(cfg_.reload_mercy * 1000) + 2000;
+    c.kill_at = stop_deadline();
   }
   // New workers first, so the sockets always have someone accepting.
   for (int id = 1; id <= cfg_.processes; ++id) spawn(id);
@@ -328,23 +329,21 @@ void Master::stop_all() {
   if (stopping_) return;
   stopping_ = true;
   log(Level::kInfo, "stopping: waiting for %zu workers", children_.size());
-  std::int64_t deadline =
-      monotonic_ms() + static_cast<std::int64_t>(cfg_.reload_mercy * 1000) + 2000;
+  Deadline deadline = stop_deadline();
   for (Child& c : children_) {
-    c.deadline_ms = deadline;
+    c.kill_at = deadline;
     kill(c.pid, SIGTERM);
   }
 }
 
 void Master::check_deadlines() {
-  std::int64_t now = monotonic_ms();
   for (Child& c : children_) {
-    if (c.deadline_ms && now > c.deadline_ms) {
+    if (c.kill_at.passed()) {
       log(Level::kWarn, "worker %d (pid %d) did not stop in time; killing", c.id,
           static_cast<int>(c.pid));
       if (c.current) log_stuck_worker(c.id, c.pid);
       kill(c.pid, SIGKILL);
-      c.deadline_ms = 0;
+      c.kill_at = Deadline::none();
     }
   }
 }

@@ -10,6 +10,7 @@
 //    is deferred through the loop, so cores never switch to each other.
 #pragma once
 
+#include "core/deadline.hh"
 #include "core/loop.hh"
 
 namespace spindle::core {
@@ -19,16 +20,17 @@ enum class Wake { kReady, kTimeout, kCancelled };
 class Core;  // an async core (core/scheduler.hh)
 
 // Parks the current core until fd is ready for `interest` on watcher w
-// (which the caller owns and which must watch only fd), or `timeout`
-// seconds passed (timeout < 0: no timeout).
-Wake park(IoWatcher& w, int fd, int interest, double timeout);
+// (which the caller owns and which must watch only fd), or the deadline
+// passed (Deadline::none(): no time limit).
+Wake park(IoWatcher& w, int fd, int interest, Deadline deadline);
 
 // Parks the current core for `seconds` (sub-millisecond resolution); wake()
 // does not cut it short.
 Wake park_for(double seconds);
 
-// Parks the current core until someone calls wake() on it (or timeout).
-Wake park_until_woken(double timeout);
+// Parks the current core until someone calls wake() on it (or the deadline
+// passed).
+Wake park_until_woken(Deadline deadline);
 
 // Re-queues the current core through the loop (schedule_fix): other ready
 // work runs first, then this core continues.

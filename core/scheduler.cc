@@ -172,16 +172,16 @@ void Scheduler::on_task(Task* t) {
   if (c->parked) g_scheduler->resume(*c, c->reason);
 }
 
-Wake Scheduler::suspend_parked(Core& c, double timeout) {
+Wake Scheduler::suspend_parked(Core& c, Deadline deadline) {
   if (cancelling_) return Wake::kCancelled;  // every wait fails from now on
-  if (timeout >= 0) loop_.timer_start(c.timer, timeout);
+  if (!deadline.is_none()) loop_.timer_start(c.timer, deadline.seconds_left());
   c.parked = true;
   engine_.suspend();
   if (c.timer.armed) loop_.timer_stop(c.timer);
   return c.reason;
 }
 
-Wake Scheduler::park(IoWatcher& w, int fd, int interest, double timeout) {
+Wake Scheduler::park(IoWatcher& w, int fd, int interest, Deadline deadline) {
   Core& c = *current();
   // The watcher is borrowed for the wait: its owner's callback comes back
   // afterwards, so the owner never has to reinstall it.
@@ -191,7 +191,7 @@ Wake Scheduler::park(IoWatcher& w, int fd, int interest, double timeout) {
   w.data = &c;
   loop_.io_set(w, fd, interest);
   stats::set_state(c.id, interest & kWrite ? stats::CoreState::kWrite : stats::CoreState::kRead);
-  Wake why = suspend_parked(c, timeout);
+  Wake why = suspend_parked(c, deadline);
   loop_.io_set(w, fd, kNone);
   w.cb = owner_cb;
   w.data = owner_data;
@@ -201,14 +201,14 @@ Wake Scheduler::park(IoWatcher& w, int fd, int interest, double timeout) {
 Wake Scheduler::sleep(double seconds) {
   Core& c = *current();
   stats::set_state(c.id, stats::CoreState::kTimer);
-  return suspend_parked(c, seconds);
+  return suspend_parked(c, Deadline::after(seconds));
 }
 
-Wake Scheduler::park_until_woken(double timeout) {
+Wake Scheduler::park_until_woken(Deadline deadline) {
   Core& c = *current();
   c.wakeable = true;
   stats::set_state(c.id, stats::CoreState::kWait);
-  Wake why = suspend_parked(c, timeout);
+  Wake why = suspend_parked(c, deadline);
   c.wakeable = false;
   return why;
 }
@@ -257,13 +257,13 @@ bool Scheduler::wake(int core_id, Wake why) {
 
 // --- the join, as free functions for plugins (core/park.hh) ---------------
 
-Wake park(IoWatcher& w, int fd, int interest, double timeout) {
-  return g_scheduler->park(w, fd, interest, timeout);
+Wake park(IoWatcher& w, int fd, int interest, Deadline deadline) {
+  return g_scheduler->park(w, fd, interest, deadline);
 }
 
 Wake park_for(double seconds) { return g_scheduler->sleep(seconds < 0 ? 0 : seconds); }
 
-Wake park_until_woken(double timeout) { return g_scheduler->park_until_woken(timeout); }
+Wake park_until_woken(Deadline deadline) { return g_scheduler->park_until_woken(deadline); }
 
 void yield_now() { g_scheduler->yield_now(); }
 

@@ -70,8 +70,8 @@ class Scheduler {
   void cancel_all();
 
   // The join (see core/park.hh).
-  Wake park(IoWatcher& w, int fd, int interest, double timeout);
-  Wake park_until_woken(double timeout);
+  Wake park(IoWatcher& w, int fd, int interest, Deadline deadline);
+  Wake park_until_woken(Deadline deadline);
   Wake sleep(double seconds);  // not wakeable: only the timer ends it
   void yield_now();
   bool wake(int core_id, Wake why);
@@ -87,7 +87,7 @@ class Scheduler {
   Core* create_core();
   void resume(Core& c, Wake why);
   void retire(Core& c);
-  Wake suspend_parked(Core& c, double timeout);
+  Wake suspend_parked(Core& c, Deadline deadline);
 
   Loop& loop_;
   fibers::Engine& engine_;

@@ -85,8 +85,7 @@ void Transport::wait_writable() {
   busy_ = false;
   writing_ = true;
   worker_.loop().io_set(io_, fd_, kWrite);
-  idle_deadline_ms_ =
-      monotonic_ms() + static_cast<std::int64_t>(worker_.cfg().socket_timeout * 1000);
+  idle_deadline_ = Deadline::after(worker_.cfg().socket_timeout);
   if (!timer_.armed) worker_.loop().timer_start(timer_, worker_.cfg().socket_timeout);
 }
 
@@ -97,7 +96,7 @@ void Transport::wait_for_request() {
   // The timer is lazy: arming it anew for every request would cost a heap
   // operation per request; instead the deadline moves and the timer, when
   // it fires, checks it.
-  idle_deadline_ms_ = monotonic_ms() + static_cast<std::int64_t>(worker_.cfg().http_timeout * 1000);
+  idle_deadline_ = Deadline::after(worker_.cfg().http_timeout);
   if (!timer_.armed) worker_.loop().timer_start(timer_, worker_.cfg().http_timeout);
 }
 
@@ -126,9 +125,8 @@ void Transport::on_timer(Timer* tm) {
     loop.timer_start(t->timer_, t->worker_.cfg().http_timeout);
     return;
   }
-  std::int64_t left = t->idle_deadline_ms_ - monotonic_ms();
-  if (left > 0) {
-    loop.timer_start(t->timer_, static_cast<double>(left) / 1000.0);
+  if (!t->idle_deadline_.passed()) {
+    loop.timer_start(t->timer_, t->idle_deadline_.seconds_left());
     return;
   }
   if (t->writing_) {
@@ -155,7 +153,7 @@ void Transport::send_now(const std::string& bytes) {
 // ----------------------------------------------------------------
 
 bool Transport::wait(int interest, std::string* err) {
-  Wake why = park(io_, fd_, interest, worker_.cfg().socket_timeout);
+  Wake why = park(io_, fd_, interest, Deadline::after(worker_.cfg().socket_timeout));
   if (why == Wake::kReady) return true;
   *err = why == Wake::kCancelled ? "cancelled"
          : interest == kRead     ? "timeout reading the request body"

@@ -27,6 +27,7 @@
 #include <memory>
 #include <string>
 
+#include "core/deadline.hh"
 #include "core/listener.hh"
 #include "core/loop.hh"
 #include "core/read_buffer.hh"
@@ -127,7 +128,7 @@ class Transport {
   std::string peer_port_;
   IoWatcher io_;
   Timer timer_;  // head and keep-alive idle timeout (lazy)
-  std::int64_t idle_deadline_ms_ = 0;
+  Deadline idle_deadline_;
   bool busy_ = false;           // a core holds the current request
   bool bytes_pending_ = false;  // the next request's bytes arrived while busy
   bool writing_ = false;        // waiting in wait_writable()

@@ -49,9 +49,10 @@ namespace {
 
 bool in_core(const char* what) { return in_request_core(what); }
 
-// None or a number of seconds (>= 0) -> -1 or the seconds.
-bool timeout_arg(PyObject* o, double* out) {
-  *out = -1;
+// None or a number of seconds (>= 0) -> no deadline or that many seconds
+// from now.
+bool timeout_arg(PyObject* o, core::Deadline* out) {
+  *out = core::Deadline::none();
   if (!o || o == Py_None) return true;
   double t = PyFloat_AsDouble(o);
   if (t == -1 && PyErr_Occurred()) return false;
@@ -59,7 +60,7 @@ bool timeout_arg(PyObject* o, double* out) {
     PyErr_SetString(PyExc_ValueError, "timeout must be a non-negative number or None");
     return false;
   }
-  *out = t;
+  *out = core::Deadline::after(t);
   return true;
 }
 
@@ -119,8 +120,8 @@ PyObject* wait_fd(PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames, in
   }
   int fd = PyObject_AsFileDescriptor(fdobj);  // an int or an object with fileno()
   if (fd < 0) return nullptr;
-  double seconds;
-  if (!timeout_arg(timeout, &seconds) || !in_core(what)) return nullptr;
+  core::Deadline deadline;
+  if (!timeout_arg(timeout, &deadline) || !in_core(what)) return nullptr;
   // The app owns fd and may close it while this core waits (another request
   // or a loop callback may). Watch a duplicate: the loop's registration then
   // always names an open file, never an fd number that was closed and maybe
@@ -130,7 +131,7 @@ PyObject* wait_fd(PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames, in
   int watched = fcntl(fd, F_DUPFD_CLOEXEC, 0);
   if (watched < 0) return PyErr_SetFromErrno(PyExc_OSError);
   CoreSlot& slot = core_slot(core::current_core());
-  core::Wake why = core::park(slot.watcher, watched, interest, seconds);
+  core::Wake why = core::park(slot.watcher, watched, interest, deadline);
   core::forget_fd(slot.watcher);
   close(watched);
   if (why == core::Wake::kCancelled) return cancelled();
@@ -152,11 +153,11 @@ PyObject* m_suspend(PyObject*, PyObject* args, PyObject* kwargs) {
                                    &timeout)) {
     return nullptr;
   }
-  double seconds;
-  if (!timeout_arg(timeout, &seconds) || !in_core("suspend")) return nullptr;
+  core::Deadline deadline;
+  if (!timeout_arg(timeout, &deadline) || !in_core("suspend")) return nullptr;
   CoreSlot& slot = core_slot(core::current_core());
   slot.suspended = true;
-  core::Wake why = core::park_until_woken(seconds);
+  core::Wake why = core::park_until_woken(deadline);
   slot.suspended = false;
   if (why == core::Wake::kCancelled) return cancelled();
   return PyBool_FromLong(why == core::Wake::kReady);

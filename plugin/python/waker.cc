@@ -53,14 +53,15 @@ PyObject* waker_park(PyObject* self, PyObject* args) {
   auto* w = reinterpret_cast<Waker*>(self);
   PyObject* timeout = Py_None;
   if (!PyArg_ParseTuple(args, "|O:park", &timeout)) return nullptr;
-  double seconds = -1;
+  core::Deadline deadline;  // None: no time limit
   if (timeout != Py_None) {
-    seconds = PyFloat_AsDouble(timeout);
+    double seconds = PyFloat_AsDouble(timeout);
     if (seconds == -1 && PyErr_Occurred()) return nullptr;
     if (!(seconds >= 0)) {
       PyErr_SetString(PyExc_ValueError, "timeout must be a non-negative number or None");
       return nullptr;
     }
+    deadline = core::Deadline::after(seconds);
   }
   if (!in_request_core("_waker.park")) return nullptr;
   if (core::current_core() != w->core) {
@@ -69,7 +70,7 @@ PyObject* waker_park(PyObject* self, PyObject* args) {
   }
   if (w->fired) Py_RETURN_TRUE;
   w->parked = true;
-  core::Wake why = core::park_until_woken(seconds);
+  core::Wake why = core::park_until_woken(deadline);
   w->parked = false;
   if (why == core::Wake::kCancelled) return raise_cancelled();
   return PyBool_FromLong(w->fired);
