@@ -186,6 +186,19 @@ void test_map2_and_check_static(void**) {
   assert_int_equal(get(cs, "/app/route").kind, StaticAnswer::kPass);
 }
 
+// A mapping to one file (uWSGI: static-map /favicon.ico=/srv/icon.ico).
+void test_map_to_a_single_file(void**) {
+  Tree t;
+  Config cfg;
+  cfg.static_maps.push_back("/robots.txt=" + t.root + "www/data.bin");
+  StaticFiles sf;
+  sf.init(cfg);
+  assert_string_equal(read_answer(get(sf, "/robots.txt")).c_str(), "0123456789");
+  assert_int_equal(get(sf, "/robots.txt/x").kind, StaticAnswer::kPass);
+  assert_int_equal(get(sf, "/robots.txt/../secret.txt").status, 403);
+  assert_int_equal(get(sf, "/robots.txtx").kind, StaticAnswer::kPass);
+}
+
 void test_ranges(void**) {
   Tree t;
   StaticFiles sf;
@@ -272,6 +285,7 @@ int main() {
       cmocka_unit_test(test_traversal_set),
       cmocka_unit_test(test_static_safe_allows_symlinks_into_it),
       cmocka_unit_test(test_map2_and_check_static),
+      cmocka_unit_test(test_map_to_a_single_file),
       cmocka_unit_test(test_ranges),
       cmocka_unit_test(test_if_modified_since),
       cmocka_unit_test(test_dates_and_mime),
