@@ -219,3 +219,19 @@ def test_app_request_after_a_static_one_sees_its_own_variables(spindle, tree):
         assert c.read_response().body == b"run();"
         c.send(b"x=1")
         assert json.loads(c.read_response().body)["path_info"] == "/after"
+
+
+def test_http10_static_answers_keep_or_close_the_connection(spindle, tree):
+    s = serve(spindle, tree)
+    with RawConn(s.http_addr) as c:
+        c.send(b"GET /static/app.js HTTP/1.0\r\n\r\n")
+        r = c.read_response()
+        assert r.body == b"run();" and r.header("Connection") == "close"
+        assert c.wait_closed()
+    with RawConn(s.http_addr) as c:
+        c.send(b"GET /static/app.js HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+        r = c.read_response()
+        assert r.body == b"run();" and r.header("Connection").lower() == "keep-alive"
+        c.send(b"HEAD /static/digits.txt HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+        r = c.read_response("HEAD")
+        assert r.status == 200 and r.header("Content-Length") == "10" and r.body == b""
