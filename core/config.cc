@@ -74,6 +74,8 @@ void add_core_options(OptionTable& t, Config& cfg) {
          T::size(cfg.limit_post)});
   t.add({"disable-logging", 'L', false, "", "do not write the access log",
          T::flag(cfg.disable_logging)});
+  t.add({"no-server-header", 0, false, "", "do not send the Server: spindle response header",
+         T::flag(cfg.no_server_header)});
 
   // --- engines ---------------------------------------------------------------
   t.add({"loop", 0, true, "NAME", "loop engine (default: ev)", T::text(cfg.loop)});

@@ -22,6 +22,7 @@ struct Config {
   double socket_timeout = 30;              // --socket-timeout: parked body/response I/O
   std::uint64_t limit_post = 0;            // --limit-post (0: no limit)
   bool disable_logging = false;            // --disable-logging
+  bool no_server_header = false;           // --no-server-header
   std::string loop = "ev";                 // --loop NAME
   int async = 1;                           // --async N cores per worker
   std::string suspend;                     // --fibers / --greenlet / --suspend NAME

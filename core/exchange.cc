@@ -9,6 +9,8 @@
 
 #include <cstring>
 
+#include "core/config.hh"
+#include "core/http_date.hh"
 #include "core/log.hh"
 #include "core/park.hh"
 #include "core/protocol.hh"
@@ -123,7 +125,7 @@ bool Exchange::start_response(std::string_view status, std::span<const Header> h
     return false;
   }
   head_fields_.clear();
-  app_length_ = false;
+  app_length_ = app_date_ = app_server_ = false;
   bool close = false;
   for (const Header& h : headers) {
     if (h.name.empty()) {
@@ -156,6 +158,10 @@ bool Exchange::start_response(std::string_view status, std::span<const Header> h
       // Hop-by-hop: the server owns it; honour a request to close.
       if (h.value.find("close") != std::string_view::npos) close = true;
       continue;
+    } else if (iequals(h.name, "date")) {
+      app_date_ = true;
+    } else if (iequals(h.name, "server")) {
+      app_server_ = true;
     } else if (iequals(h.name, "transfer-encoding")) {
       *why = "hop-by-hop header Transfer-Encoding set by the application";
       return false;
@@ -187,6 +193,8 @@ bool Exchange::send_head(bool final) {
   out_.append(status_line_);
   out_.append("\r\n");
   out_.append(head_fields_);
+  if (f.origin)
+    append_origin_fields(&out_, !app_date_, !app_server_ && !t_.worker().cfg().no_server_header);
   char num[48];
   if (app_length_) {
     // passed through as the app gave it
@@ -343,7 +351,7 @@ void Exchange::fail(int status) {
   // A body the parser refused (too large) explains the failure better.
   if (int refused = proto_.refused_status()) status = refused;
   status_ = status;
-  error_answer(status, req.is_head, &out_);
+  error_answer(status, req.is_head, &out_, proto_.origin_fields());
   state_ = ResponseState::kHeadSent;
   iovec iov{out_.data(), out_.size()};
   if (send(&iov, 1)) state_ = ResponseState::kDone;

@@ -164,6 +164,8 @@ class Exchange {
   // Framing.
   bool chunked_ = false;
   bool app_length_ = false;
+  bool app_date_ = false;    // the app set Date: ours is left out
+  bool app_server_ = false;  // the app set Server: ours is left out
   std::uint64_t app_length_value_ = 0;
   bool hint_ = false;
   std::uint64_t hint_value_ = 0;

@@ -139,7 +139,7 @@ void Http1Protocol::begin(Exchange& ex) {
 
 Framing Http1Protocol::framing() const {
   const bool http10 = parser_.head().version_minor == 0;
-  return {.chunked = !http10, .announce_keep_alive = http10};
+  return {.chunked = !http10, .announce_keep_alive = http10, .origin = true};
 }
 
 ssize_t Http1Protocol::read_body(Exchange& ex, char* buf, std::size_t n) {

@@ -4,10 +4,13 @@
 
 #include <cstdio>
 
+#include "core/config.hh"
 #include "core/http1_protocol.hh"
+#include "core/http_date.hh"
 #include "core/log.hh"
 #include "core/transport.hh"
 #include "core/uwsgi_protocol.hh"
+#include "core/worker.hh"
 
 namespace spindle::core {
 
@@ -42,23 +45,32 @@ const char* reason_phrase(int status) {
 
 }  // namespace
 
-void error_answer(int status, bool head_request, std::string* out) {
+void error_answer(int status, bool head_request, std::string* out, std::string_view fields) {
   char body[64];
   int blen = snprintf(body, sizeof body, "%d %s\n", status, reason_phrase(status));
   char head[256];
   int hlen = snprintf(head, sizeof head,
                       "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"
-                      "Connection: close\r\n\r\n",
+                      "Connection: close\r\n",
                       status, reason_phrase(status), blen);
   out->assign(head, static_cast<std::size_t>(hlen));
+  out->append(fields);
+  out->append("\r\n");
   if (!head_request) out->append(body, static_cast<std::size_t>(blen));
+}
+
+std::string Protocol::origin_fields() {
+  std::string out;
+  if (framing().origin)
+    append_origin_fields(&out, true, !t_.worker().cfg().no_server_header);
+  return out;
 }
 
 void Protocol::fail(int status, const std::string& reason) {
   log(Level::kWarn, "%s:%s %d %s; closing", t_.peer_addr().c_str(), t_.peer_port().c_str(), status,
       reason.c_str());
   std::string out;
-  error_answer(status, false, &out);
+  error_answer(status, false, &out, origin_fields());
   t_.send_now(out);
   t_.close();
 }

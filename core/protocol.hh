@@ -37,6 +37,7 @@ class Exchange;
 struct Framing {
   bool chunked = false;              // Transfer-Encoding: chunked is understood
   bool announce_keep_alive = false;  // HTTP/1.0: keep-alive must be said
+  bool origin = false;  // we answer the client itself: Date and Server are ours to send
 };
 
 class Protocol {
@@ -66,6 +67,10 @@ class Protocol {
   // reason, sends `status` with a short body (best effort, never blocking:
   // the peer misbehaved or the worker is stopping) and closes.
   void fail(int status, const std::string& reason);
+
+  // The Date and Server fields ("Name: value\r\n") an answer of ours
+  // carries: none behind nginx, which adds its own.
+  std::string origin_fields();
 
   Transport& transport() { return t_; }
 
@@ -97,7 +102,8 @@ class Protocol {
 std::unique_ptr<Protocol> make_protocol(Proto p, Transport& t);
 
 // A short error answer ("413 Content Too Large\n", Connection: close) into
-// *out; the body is left out when answering a HEAD request.
-void error_answer(int status, bool head_request, std::string* out);
+// *out, with `fields` ("Name: value\r\n"...) in its head; the body is left
+// out when answering a HEAD request.
+void error_answer(int status, bool head_request, std::string* out, std::string_view fields = {});
 
 }  // namespace spindle::core

@@ -133,6 +133,7 @@ bool Protocol::try_static(std::span<const Var> vars, bool keep_alive, bool annou
     static_started_ = mono_now();
   }
   static_keep_alive_ = keep_alive && !t_.worker().draining();
+  a.fields += origin_fields();
   static_.begin(std::move(a), static_keep_alive_, announce_keep_alive, r.method == "HEAD");
   pump_static();
   return true;

@@ -422,3 +422,68 @@ def test_pipelined_generators_stay_ordered(probe):
         for n in (3, 1, 4):
             r = c.read_response()
             assert r.body == b"".join(b"line %d\n" % i for i in range(n))
+
+
+# -- Date and Server (RFC 9110 6.6.1: an origin server with a clock sends Date)
+
+def assert_fresh_date(value):
+    import email.utils
+    assert re.fullmatch(r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|"
+                        r"Oct|Nov|Dec) \d{4} \d\d:\d\d:\d\d GMT", value or ""), value
+    when = email.utils.parsedate_to_datetime(value).timestamp()
+    assert abs(when - time.time()) < 5, value
+
+
+@pytest.mark.parametrize("path", ["/list", "/gen", "/nowhere", "/error"])
+def test_every_response_has_date_and_server(probe, path):
+    with RawConn(probe.http_addr) as c:
+        c.send(build_request("GET", path))
+        r = c.read_response()
+    assert r.status in (200, 404, 500), r
+    assert_fresh_date(r.header("Date"))
+    assert r.header("Server") == "spindle"
+    assert len(r.header_all("Date")) == 1 and len(r.header_all("Server")) == 1
+
+
+def test_bad_request_answer_has_date_and_server(hello):
+    with RawConn(hello.http_addr) as c:
+        c.send(b"GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n")
+        r = c.read_response()
+    assert r.status == 400
+    assert_fresh_date(r.header("Date"))
+    assert r.header("Server") == "spindle"
+
+
+def test_date_follows_the_clock_on_one_connection(hello):
+    with RawConn(hello.http_addr) as c:
+        c.send(build_request("GET", "/"))
+        first = c.read_response().header("Date")
+        deadline = time.monotonic() + 10
+        while True:
+            c.send(build_request("GET", "/"))
+            now = c.read_response().header("Date")
+            if now != first or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+    assert now != first, "Date stayed %r for 10 s" % first
+    assert_fresh_date(now)
+
+
+def test_no_server_header_and_the_apps_own_fields(spindle, tmp_path):
+    app = tmp_path / "own.py"
+    app.write_text(
+        "def application(environ, start_response):\n"
+        "    h = [('Content-Type', 'text/plain')]\n"
+        "    if environ['PATH_INFO'] == '/own':\n"
+        "        h += [('Date', 'Sun, 06 Nov 1994 08:49:37 GMT'), ('Server', 'mine/1.0')]\n"
+        "    start_response('200 OK', h)\n"
+        "    return [b'ok']\n")
+    with_header = spindle("--http-socket", "127.0.0.1:0", "--wsgi-file", str(app))
+    r = http_request(with_header.http_addr, "GET", "/own")
+    assert r.header_all("Date") == ["Sun, 06 Nov 1994 08:49:37 GMT"]
+    assert r.header_all("Server") == ["mine/1.0"]
+    without = spindle("--http-socket", "127.0.0.1:0", "--wsgi-file", str(app),
+                      "--no-server-header", name="quiet")
+    r = http_request(without.http_addr, "GET", "/")
+    assert r.header("Server") is None
+    assert_fresh_date(r.header("Date"))

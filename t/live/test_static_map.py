@@ -81,6 +81,8 @@ def test_head_conditional_and_ranges(spindle, tree):
     assert r.header("Content-Type") == "text/plain"
     assert r.header("Content-Length") == "10"
     assert r.header("Accept-Ranges") == "bytes"
+    assert r.header("Server") == "spindle"
+    assert abs(email.utils.parsedate_to_datetime(r.header("Date")).timestamp() - time.time()) < 5
     lm = r.header("Last-Modified")
     mtime = int(os.stat(tree / "www" / "digits.txt").st_mtime)
     assert email.utils.parsedate_to_datetime(lm).timestamp() == mtime

@@ -285,3 +285,9 @@ def test_nginx_validated_post_and_generator(nginx):
 def test_nginx_exc_info_status(nginx):
     r = via_nginx(nginx, "GET", "/v/exc_info")
     assert r.status == 503 and r.body == b"replaced body\n"
+
+
+def test_uwsgi_answers_leave_date_and_server_to_nginx(uprobe):
+    r = uwsgi_request(uprobe.uwsgi_addr, uwsgi_vars("GET", "/list"))
+    assert r.status == 200, r
+    assert r.header("Date") is None and r.header("Server") is None
