@@ -19,6 +19,7 @@
 #include "core/text.hh"
 #include "core/transport.hh"
 #include "core/worker.hh"
+#include "core/worker_slot.hh"
 
 namespace spindle::core {
 
@@ -61,6 +62,7 @@ void Exchange::run(Core& core) {
 
 void Exchange::reset() {
   state_ = ResponseState::kHeadPending;
+  held_.clear();
   chunked_ = app_length_ = hint_ = no_body_ = false;
   app_length_value_ = hint_value_ = body_sent_ = 0;
   status_ = 0;
@@ -85,6 +87,7 @@ ssize_t Exchange::read(char* buf, std::size_t n) {
 
 bool Exchange::abort(std::string why) {
   if (state_ != ResponseState::kAborted && core_) stats::io_error(core_->id, true);
+  held_.clear();
   error_ = std::move(why);
   req.keep_alive = false;
   state_ = ResponseState::kAborted;
@@ -223,7 +226,7 @@ bool Exchange::send_head(bool final) {
   return true;
 }
 
-bool Exchange::write(std::string_view data) {
+bool Exchange::write(std::string_view data, bool more) {
   if (state_ >= ResponseState::kDone) return false;
   if (status_ == 0) {
     error_ = "write() before start_response()";
@@ -239,8 +242,9 @@ bool Exchange::write(std::string_view data) {
       req.keep_alive = false;
     }
   }
-  iovec iov[4];
+  iovec iov[5];
   int cnt = 0;
+  if (!held_.empty()) iov[cnt++] = {held_.data(), held_.size()};
   if (!head_sent()) {
     send_head(false);
     iov[cnt++] = {out_.data(), out_.size()};
@@ -256,8 +260,30 @@ bool Exchange::write(std::string_view data) {
     body_sent_ += data.size();
     state_ = ResponseState::kBody;
   }
+  std::size_t total = 0;
+  for (int i = 0; i < cnt; ++i) total += iov[i].iov_len;
+  if (more && !overrun && total <= kHoldMax) {
+    const std::int64_t now = monotonic_ms();
+    if (held_.empty()) held_since_ms_ = now;
+    if (now == held_since_ms_) {  // young enough: keep it for the next write
+      for (int i = held_.empty() ? 0 : 1; i < cnt; ++i)
+        held_.append(static_cast<const char*>(iov[i].iov_base), iov[i].iov_len);
+      return true;
+    }
+  }
   bool ok = cnt == 0 || send(iov, cnt);
+  held_.clear();
   if (overrun) return overran();
+  return ok;
+}
+
+bool Exchange::flush() {
+  if (held_.empty() || flushing_) return state_ != ResponseState::kAborted;
+  flushing_ = true;  // send() may park, and parking flushes
+  iovec iov{held_.data(), held_.size()};
+  bool ok = send(&iov, 1);
+  held_.clear();
+  flushing_ = false;
   return ok;
 }
 
@@ -288,6 +314,7 @@ bool Exchange::sendfile(int fd, off_t offset, std::uint64_t count) {
     }
     count = st.st_size > offset ? static_cast<std::uint64_t>(st.st_size - offset) : 0;
   }
+  if (!flush()) return false;
   bool overrun = false;
   if (!no_body_ && declared() && count > room_left()) {
     count = room_left();
@@ -332,9 +359,14 @@ bool Exchange::finish() {
     send_head(true);
     iovec iov{out_.data(), out_.size()};
     ok = send(&iov, 1);
-  } else if (chunked_) {
-    iovec iov{const_cast<char*>("0\r\n\r\n"), 5};
-    ok = send(&iov, 1);
+  } else {
+    // The terminating chunk leaves with whatever was held back.
+    iovec iov[2];
+    int cnt = 0;
+    if (!held_.empty()) iov[cnt++] = {held_.data(), held_.size()};
+    if (chunked_) iov[cnt++] = {const_cast<char*>("0\r\n\r\n"), 5};
+    if (cnt > 0) ok = send(iov, cnt);
+    held_.clear();
   }
   if (ok) state_ = ResponseState::kDone;
   return ok;
@@ -344,6 +376,8 @@ void Exchange::fail(int status) {
   if (state_ >= ResponseState::kDone) return;
   req.keep_alive = false;
   if (head_sent()) {
+    flush();  // what the client was promised so far, then the truncation
+    held_.clear();
     state_ = ResponseState::kAborted;  // a truncated response is better than a
                                        // wrong one
     return;

@@ -91,7 +91,22 @@ class Exchange {
 
   // Sends body bytes (the head first, if still pending). Empty data is a
   // no-op. Parks while the socket is full.
-  bool write(std::string_view data);
+  //
+  // more: the caller will write again soon (a generator's next chunk), so
+  // small data may be held back, copied, to leave in one send with what
+  // follows: chunks produced back to back cost one sendmsg, and the last
+  // one travels with the terminating chunk. Held bytes go out when they
+  // reach kHoldMax, when a later write finds them from an earlier tick of
+  // the coarse clock (a few ms), at finish(), and before the core parks or
+  // yields for any reason (the scheduler calls flush()), so a chunk never waits for a
+  // successor that waits for something.
+  bool write(std::string_view data, bool more = false);
+
+  // Sends what write(data, true) held back, if anything. Parks like write().
+  bool flush();
+  bool holding() const { return !held_.empty(); }
+
+  static constexpr std::size_t kHoldMax = 16 * 1024;
 
   // Sends count bytes of fd from offset (count == UINT64_MAX: to EOF) with
   // sendfile(2) where the framing allows it.
@@ -173,6 +188,9 @@ class Exchange {
   std::uint64_t body_sent_ = 0;
 
   std::string out_;  // scratch for the head
+  std::string held_;  // framed bytes write(.., true) kept back, head included
+  std::int64_t held_since_ms_ = 0;  // coarse monotonic ms of the oldest held byte
+  bool flushing_ = false;
   double started_at_ = 0;
   std::string error_;
 };

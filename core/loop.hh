@@ -86,6 +86,9 @@ class Loop {
   // and without waiting for I/O first.
   virtual void post(Task& t) = 0;
 
+  // Whether posted tasks wait to run (other work is known to be ready).
+  virtual bool has_posted() const { return false; }
+
   // Runs until stop() is called.
   virtual void run() = 0;
   virtual void stop() = 0;

@@ -36,9 +36,22 @@ Wake park_until_woken(Deadline deadline);
 // work runs first, then this core continues.
 void yield_now();
 
+// yield_now() when it is due, else returns at once: when posted tasks wait,
+// or when the core has run past its fairness budget since it was last
+// resumed (Scheduler::kYieldEvery calls, or a tick of the coarse clock).
+// After every chunk of a streamed response: a long stream cannot starve the
+// other cores, and a short one pays no trip through the loop.
+void yield_if_due();
+
 // Wakes a parked core with a reason. Returns false if that core is not
 // parked in park_until_woken() (nothing happens then).
 bool wake(int core_id, Wake why);
+
+// From the main context only: runs fn(arg) at once on an idle or new core,
+// as a request without a connection would run (it may park; the core is
+// free again when fn returns). False when every core allowed by --async is
+// busy. Internal: the benchmark's driver parks 100,000 cores with it.
+bool run_on_core(void (*fn)(void* arg), void* arg);
 
 // The index of the running core, or -1 on the main context.
 int current_core();

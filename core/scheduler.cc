@@ -107,12 +107,32 @@ void Scheduler::submit(Exchange* ex) {
   resume(*c, Wake::kReady);
 }
 
+bool Scheduler::run_on_core(void (*fn)(void*), void* arg) {
+  if (current() || cancelling_) return false;
+  Core* c = idle_core();
+  if (!c) return false;
+  c->job = fn;
+  c->job_arg = arg;
+  resume(*c, Wake::kReady);
+  return true;
+}
+
 void Scheduler::entry(fibers::Context* ctx) {
   g_scheduler->run_core(*static_cast<Core*>(ctx->arg));
 }
 
 void Scheduler::run_core(Core& c) {
   for (;;) {
+    if (c.job) {
+      void (*fn)(void*) = c.job;
+      c.job = nullptr;
+      fn(c.job_arg);
+      if (!pending_.empty()) {
+        c.ex = pending_.front();
+        pending_.pop_front();
+        stats::set_queued(pending_.size());
+      }
+    }
     while (c.ex) {
       c.ex->run(c);
       c.ex = nullptr;
@@ -136,6 +156,8 @@ void Scheduler::run_core(Core& c) {
 void Scheduler::resume(Core& c, Wake why) {
   c.reason = why;
   c.parked = false;
+  c.budget = kYieldEvery;
+  c.ran_since_ms = 0;
   stats::core_running(c.id, slot_ ? monotonic_ms() : 0);
   engine_.resume(c.ctx);
   stats::core_switched_out();
@@ -181,8 +203,16 @@ Wake Scheduler::suspend_parked(Core& c, Deadline deadline) {
   return c.reason;
 }
 
+// Whatever the core's response held back goes out before the core waits:
+// a chunk never waits for a successor that waits for something. First, so
+// that a flush which itself parks (a full socket) finds nothing armed yet.
+void Scheduler::before_park(Core& c) {
+  if (c.ex && c.ex->holding()) c.ex->flush();
+}
+
 Wake Scheduler::park(IoWatcher& w, int fd, int interest, Deadline deadline) {
   Core& c = *current();
+  before_park(c);
   // The watcher is borrowed for the wait: its owner's callback comes back
   // afterwards, so the owner never has to reinstall it.
   IoCallback owner_cb = w.cb;
@@ -200,12 +230,14 @@ Wake Scheduler::park(IoWatcher& w, int fd, int interest, Deadline deadline) {
 
 Wake Scheduler::sleep(double seconds) {
   Core& c = *current();
+  before_park(c);
   stats::set_state(c.id, stats::CoreState::kTimer);
   return suspend_parked(c, Deadline::after(seconds));
 }
 
 Wake Scheduler::park_until_woken(Deadline deadline) {
   Core& c = *current();
+  before_park(c);
   c.wakeable = true;
   stats::set_state(c.id, stats::CoreState::kWait);
   Wake why = suspend_parked(c, deadline);
@@ -216,11 +248,22 @@ Wake Scheduler::park_until_woken(Deadline deadline) {
 void Scheduler::yield_now() {
   if (cancelling_) return;
   Core& c = *current();
+  before_park(c);
   c.reason = Wake::kReady;
   stats::set_state(c.id, stats::CoreState::kReady);
   loop_.post(c.task);
   c.parked = true;
   engine_.suspend();
+}
+
+void Scheduler::yield_if_due() {
+  Core& c = *current();
+  if (--c.budget > 0 && !loop_.has_posted()) {
+    const std::int64_t now = monotonic_ms();
+    if (c.ran_since_ms == 0) c.ran_since_ms = now;
+    if (now == c.ran_since_ms) return;  // still within the clock tick it started in
+  }
+  yield_now();
 }
 
 void Scheduler::cancel_all() {
@@ -266,6 +309,12 @@ Wake park_for(double seconds) { return g_scheduler->sleep(seconds < 0 ? 0 : seco
 Wake park_until_woken(Deadline deadline) { return g_scheduler->park_until_woken(deadline); }
 
 void yield_now() { g_scheduler->yield_now(); }
+
+void yield_if_due() { g_scheduler->yield_if_due(); }
+
+bool run_on_core(void (*fn)(void*), void* arg) {
+  return g_scheduler && g_scheduler->run_on_core(fn, arg);
+}
 
 bool wake(int core_id, Wake why) { return g_scheduler && g_scheduler->wake(core_id, why); }
 

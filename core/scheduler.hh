@@ -34,11 +34,15 @@ struct Core {
   int id = 0;
   fibers::Context* ctx = nullptr;
   Exchange* ex = nullptr;
+  void (*job)(void*) = nullptr;   // run_on_core(): work without an exchange
+  void* job_arg = nullptr;
   Timer timer;
   Task task;                      // posted to resume this core (yield, cross-core wake)
   Wake reason = Wake::kReady;
   bool parked = false;
   bool wakeable = false;          // parked in park_until_woken()
+  int budget = 0;                 // yield_if_due() calls left before a yield
+  std::int64_t ran_since_ms = 0;  // coarse clock at the first of them (0: not read yet)
 };
 
 class Scheduler {
@@ -48,11 +52,14 @@ class Scheduler {
 
   // Idle cores kept ready; a core that finds more idle ones ends itself.
   static constexpr std::size_t kIdleCores = 128;
+  // yield_if_due() yields at the latest after this many calls.
+  static constexpr int kYieldEvery = 64;
 
   // Allows up to n cores and creates the first. False if it cannot be.
   bool start(int n);
 
   void submit(Exchange* ex);
+  bool run_on_core(void (*fn)(void*), void* arg);  // see core/park.hh
   std::size_t live() const { return live_; }  // cores that exist now
   std::size_t busy() const { return live_ - idle_.size(); }
   std::size_t waiting() const { return pending_.size(); }
@@ -74,6 +81,7 @@ class Scheduler {
   Wake park_until_woken(Deadline deadline);
   Wake sleep(double seconds);  // not wakeable: only the timer ends it
   void yield_now();
+  void yield_if_due();
   bool wake(int core_id, Wake why);
 
  private:
@@ -88,6 +96,7 @@ class Scheduler {
   void resume(Core& c, Wake why);
   void retire(Core& c);
   Wake suspend_parked(Core& c, Deadline deadline);
+  void before_park(Core& c);
 
   Loop& loop_;
   fibers::Engine& engine_;

@@ -7,6 +7,10 @@
                           chunk, so the stream is limited by the CPU and not
                           by the client
 /large?mb=32              mb MiB of b"x" in 64 KiB blocks, with Content-Length
+/held                     yields "first\n", then waits (parked) until a
+                          /release request comes, then yields "second\n":
+                          the first chunk must reach the client meanwhile
+/release                  lets the /held responses finish
 /hello                    a short JSON answer that also tells how far the
                           current /chunks and /large responses have got
                           (module globals: serve with one worker)
@@ -15,7 +19,10 @@
 import json
 from urllib.parse import parse_qs
 
-PROGRESS = {"chunks_sent": 0, "chunks_active": 0, "large_sent": 0, "large_active": 0}
+import spindle
+
+PROGRESS = {"chunks_sent": 0, "chunks_active": 0, "large_sent": 0, "large_active": 0,
+            "released": 0}
 BLOCK = b"x" * 65536
 
 
@@ -63,6 +70,23 @@ def large(environ, start_response):
     return body()
 
 
+def held(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    released = PROGRESS["released"]
+
+    def body():
+        yield b"first\n"
+        while PROGRESS["released"] == released:
+            spindle.sleep(0.01)
+        yield b"second\n"
+    return body()
+
+
+def release(environ, start_response):
+    PROGRESS["released"] += 1
+    return hello(environ, start_response)
+
+
 def hello(environ, start_response):
     body = json.dumps(dict(PROGRESS, hello="world"), sort_keys=True).encode() + b"\n"
     start_response("200 OK", [("Content-Type", "application/json"),
@@ -70,7 +94,8 @@ def hello(environ, start_response):
     return [body]
 
 
-ROUTES = {"/chunks": chunks, "/large": large, "/hello": hello}
+ROUTES = {"/chunks": chunks, "/large": large, "/hello": hello, "/held": held,
+          "/release": release}
 
 
 def application(environ, start_response):

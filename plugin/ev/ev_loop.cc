@@ -67,6 +67,8 @@ class EvLoop final : public core::Loop {
   void timer_start(Timer& t, double seconds) override { timers_.start(t, seconds); }
   void timer_stop(Timer& t) override { timers_.stop(t); }
 
+  bool has_posted() const override { return !tasks_.empty(); }
+
   void post(Task& t) override {
     if (tasks_.push(t) && !ev_is_active(&idle_)) ev_idle_start(loop_, &idle_);
   }

@@ -215,6 +215,34 @@ PyCFunction cfunc(F f) {
   return reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(f));
 }
 
+void run_callable(void* arg) {
+  auto* fn = static_cast<PyObject*>(arg);
+  PyObject* r = PyObject_CallNoArgs(fn);
+  if (!r) log_exception("python: exception in a function run by spindle._run_on_core()");
+  Py_XDECREF(r);
+  Py_DECREF(fn);
+}
+
+// Internal (the benchmark's driver): fn() on a core of its own, no request.
+PyObject* m_run_on_core(PyObject*, PyObject* fn) {
+  if (!PyCallable_Check(fn)) {
+    PyErr_SetString(PyExc_TypeError, "_run_on_core(fn): fn must be callable");
+    return nullptr;
+  }
+  if (!on_main_thread() || core::current_core() >= 0) {
+    PyErr_SetString(PyExc_RuntimeError,
+                    "spindle._run_on_core() runs from the loop (call_later), not in a request");
+    return nullptr;
+  }
+  Py_INCREF(fn);
+  if (!core::run_on_core(run_callable, fn)) {
+    Py_DECREF(fn);
+    PyErr_SetString(PyExc_RuntimeError, "spindle._run_on_core(): every async core is busy");
+    return nullptr;
+  }
+  Py_RETURN_NONE;
+}
+
 PyMethodDef methods[] = {
     {"worker_id", m_worker_id, METH_NOARGS, "worker_id(): this worker's number (1..processes)."},
     {"core_id", m_core_id, METH_NOARGS,
@@ -232,6 +260,8 @@ PyMethodDef methods[] = {
     {"yield_now", m_yield_now, METH_NOARGS,
      "yield_now(): lets every other ready request run once, then continues."},
     {"masterpid", m_masterpid, METH_NOARGS, "masterpid(): the pid of the master process."},
+    {"_run_on_core", m_run_on_core, METH_O,
+     "_run_on_core(fn): internal; from the loop, runs fn() at once on a free async core."},
     {"log", m_log, METH_O, "log(message): writes message to the server log (level INFO)."},
     {"resume", m_resume, METH_O,
      "resume(core_id): wakes a request parked in suspend(); False if it is not parked there."},

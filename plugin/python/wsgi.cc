@@ -100,7 +100,8 @@ Sent send_sequence(Request& rq, PyObject* seq) {
     Py_ssize_t len = PyBytes_GET_SIZE(item);
     if (len == 0) continue;
     Py_INCREF(item);
-    bool ok = rq.ex->write(std::string_view(PyBytes_AS_STRING(item), len));
+    // more: the items go out together at finish() (up to Exchange::kHoldMax).
+    bool ok = rq.ex->write(std::string_view(PyBytes_AS_STRING(item), len), true);
     Py_DECREF(item);
     if (!ok) {
       rq.client_gone = true;
@@ -110,9 +111,12 @@ Sent send_sequence(Request& rq, PyObject* seq) {
   return Sent::kDone;
 }
 
-// Any other iterable (a generator, typically): each chunk goes out as it is
-// produced, then the core yields to the loop (schedule_fix) so one long
-// stream cannot starve the other cores.
+// Any other iterable (a generator, typically): chunks produced back to back
+// leave together (the exchange holds small ones until the next write, a
+// park, or finish(), which adds the terminating chunk), and after each chunk
+// the core yields to the loop when its fairness budget is spent or other
+// work is queued (schedule_fix), so one long stream cannot starve the other
+// cores while a short one never pays for the trip.
 Sent send_iterable(Request& rq, PyObject* result) {
   PyObject* it = PyObject_GetIter(result);
   if (!it) return Sent::kError;
@@ -130,7 +134,7 @@ Sent send_iterable(Request& rq, PyObject* result) {
         sent = no_start_response();
         break;
       }
-      bool ok = rq.ex->write(std::string_view(PyBytes_AS_STRING(item), len));
+      bool ok = rq.ex->write(std::string_view(PyBytes_AS_STRING(item), len), true);
       if (!ok) {
         Py_DECREF(item);
         rq.client_gone = true;
@@ -138,7 +142,7 @@ Sent send_iterable(Request& rq, PyObject* result) {
       }
     }
     Py_DECREF(item);
-    core::yield_now();
+    core::yield_if_due();
   }
   Py_DECREF(it);
   if (sent == Sent::kDone && PyErr_Occurred()) sent = Sent::kError;

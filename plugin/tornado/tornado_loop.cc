@@ -105,6 +105,7 @@ class TornadoLoop final : public core::Loop {
   void timer_start(core::Timer& t, double seconds) override { inner_->timer_start(t, seconds); }
   void timer_stop(core::Timer& t) override { inner_->timer_stop(t); }
   void post(core::Task& t) override { inner_->post(t); }
+  bool has_posted() const override { return inner_->has_posted(); }
   double now() override { return inner_->now(); }
   void run_once(double timeout) override { inner_->run_once(timeout); }
   void set_blocking_hooks(void (*release)(void*), void (*acquire)(void*), void* data) override {

@@ -404,6 +404,26 @@ def test_long_generator_does_not_starve_short_requests(spindle, reader):
     check_counted_lines(dechunk(body), n)
 
 
+def test_a_chunk_goes_out_before_the_app_parks_for_the_next(spindle):
+    """Chunks produced back to back may travel together, but one whose
+    successor waits for something must not wait with it: /held yields a
+    chunk, then parks until /release comes, which this client sends only
+    once the first chunk has arrived (otherwise both sides would wait)."""
+    srv = stream_server(spindle)
+    with socket.create_connection((srv.host, srv.port), timeout=30) as c:
+        c.sendall(build_request("GET", "/held", extra=[("Connection", "close")]))
+        got = b""
+        while b"first\n" not in got:
+            part = c.recv(65536)
+            assert part, "closed before the first chunk: %r" % got
+            got += part
+        assert b"second" not in got
+        get_json(srv, "/release")
+        got += read_all(c, time.monotonic() + 30)
+    head, _, body = got.partition(b"\r\n\r\n")
+    assert dechunk(body) == b"first\nsecond\n"
+
+
 def test_slow_readers_park_only_their_own_cores(spindle):
     """Three clients that do not read a 32 MiB response hold three of four
     cores; the fourth keeps serving everyone else."""

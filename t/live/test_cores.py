@@ -169,3 +169,40 @@ def test_a_hard_open_file_limit_below_async_is_named(spindle):
     srv.wait_for_log(r"WARN --async 5000: the open-file limit \(ulimit -n 1024\) lets a worker "
                      r"hold about \d+ connections")
     assert get_json(srv, "/stats")["peak"] == 0
+
+
+def test_run_on_core_parks_cores_without_sockets(spindle, tmp_path):
+    """spindle._run_on_core (the benchmark's socketless driver): from the
+    loop, functions run on cores of their own and may park; from inside a
+    request it is refused."""
+    app = tmp_path / "driver.py"
+    app.write_text(
+        "import json, spindle\n"
+        "STATE = {'asleep': 0, 'done': 0, 'cores': [], 'in_request': None}\n"
+        "def sleeper():\n"
+        "    STATE['asleep'] += 1\n"
+        "    STATE['cores'].append(spindle.core_id())\n"
+        "    spindle.sleep(0.3)\n"
+        "    STATE['asleep'] -= 1\n"
+        "    STATE['done'] += 1\n"
+        "def start(n):\n"
+        "    for _ in range(n):\n"
+        "        spindle._run_on_core(sleeper)\n"
+        "def application(environ, start_response):\n"
+        "    if environ['PATH_INFO'] == '/start':\n"
+        "        spindle.call_later(0, start, 200)\n"
+        "        try:\n"
+        "            spindle._run_on_core(sleeper)\n"
+        "        except RuntimeError as e:\n"
+        "            STATE['in_request'] = str(e)\n"
+        "    body = json.dumps(dict(STATE, cores=len(set(STATE['cores'])))).encode()\n"
+        "    start_response('200 OK', [('Content-Type', 'application/json')])\n"
+        "    return [body]\n")
+    srv = sleeper(spindle, 1000, start=False)
+    srv.args[srv.args.index("--wsgi-file") + 1] = str(app)
+    srv.start()
+    first = get_json(srv, "/start")
+    assert "not in a request" in first["in_request"]
+    wait_until(lambda: get_json(srv, "/state")["done"] == 200, 30, what="200 sleepers done")
+    last = get_json(srv, "/state")
+    assert last["asleep"] == 0 and last["cores"] >= 100, last
