@@ -1,6 +1,7 @@
 #include "core/config.hh"
 
 #include <cstdlib>
+#include <initializer_list>
 #include <string>
 
 #include "core/options.hh"
@@ -8,8 +9,6 @@
 namespace spindle::core {
 
 namespace {
-
-constexpr const char* kNoEffect = "accepted for uWSGI compatibility; no effect";
 
 // A size with bounds: a 0-byte request buffer or fiber stack would only fail
 // later and far from the option that caused it.
@@ -34,6 +33,14 @@ void add_core_options(OptionTable& t, Config& cfg) {
   // --- sockets ---------------------------------------------------------------
   t.add({"http-socket", 0, true, "ADDR", "serve HTTP/1.1 on ADDR (host:port, :port or a unix path)",
          T::list(cfg.http_sockets), true});
+  // uWSGI's --http starts a router process in front of the workers; here the
+  // workers serve HTTP themselves, so it is --http-socket.
+  t.add({"http", 0, true, "ADDR",
+         "same as --http-socket: the workers serve HTTP themselves (no router process)",
+         T::list(cfg.http_sockets), true});
+  t.add({"http11-socket", 0, true, "ADDR",
+         "same as --http-socket (HTTP/1.1 with keep-alive is always on)",
+         T::list(cfg.http_sockets), true});
   t.add({"socket", 's', true, "ADDR", "serve the uwsgi protocol (nginx uwsgi_pass) on ADDR",
          T::list(cfg.uwsgi_sockets), true});
   t.add({"uwsgi-socket", 0, true, "ADDR", "same as --socket", T::list(cfg.uwsgi_sockets), true});
@@ -46,9 +53,11 @@ void add_core_options(OptionTable& t, Config& cfg) {
   t.add({"workers", 0, true, "N", "same as --processes", T::integer(cfg.processes, 1, 1024)});
   // The master is how workers are respawned and reloaded, so there is no
   // mode without one; uWSGI files say "master = true" and that is fine.
-  t.add({"master", 'M', false, "", "run a master process (always on)",
+  t.add({"master", 'M', false, "", "run a master process (always on; false is noted and ignored)",
          [&cfg](std::string_view v) -> std::string {
-           if (v == "false") return "spindle always runs a master; it cannot be turned off";
+           if (v == "false")
+             cfg.notes.push_back("master = false: spindle always runs a master process, which "
+                                 "respawns and reloads the workers");
            cfg.master = true;
            return {};
          }});
@@ -61,6 +70,8 @@ void add_core_options(OptionTable& t, Config& cfg) {
          T::flag(cfg.lazy_apps)});
   t.add({"worker-reload-mercy", 0, true, "SECONDS",
          "how long a graceful stop waits for busy workers", T::seconds(cfg.reload_mercy)});
+  t.add({"reload-mercy", 0, true, "SECONDS", "same as --worker-reload-mercy",
+         T::seconds(cfg.reload_mercy)});
 
   // --- requests --------------------------------------------------------------
   t.add({"buffer-size", 'b', true, "SIZE", "largest request head (request line and headers)",
@@ -160,18 +171,66 @@ void add_core_options(OptionTable& t, Config& cfg) {
          },
          true});
   // The table itself reads the file; this row records which files were read.
-  t.add({"ini", 0, true, "FILE", "read options from the [spindle] and [uwsgi] sections of FILE",
+  t.add({"ini", 0, true, "FILE", "read FILE[:SECTION] (default: its [uwsgi] and [spindle] sections)",
          T::list(cfg.ini_files), true});
 
-  // --- uWSGI options that real ini files carry -------------------------------
-  for (const char* name : {"vacuum", "die-on-term", "enable-threads", "strict",
-                           "single-interpreter", "need-app", "thunder-lock", "memory-report",
-                           "auto-procname"}) {
-    t.add({name, 0, false, "", kNoEffect, T::ignored()});
+  // --- configuration ---------------------------------------------------------
+  // The table reads --strict itself (anywhere in the configuration); the row
+  // makes it an option like the others.
+  t.add({"strict", 0, false, "",
+         "refuse unknown keys and options spindle does not support, instead of warning",
+         T::flag(cfg.strict)});
+  // Read by the configuration reader itself (core/config_reader.hh); the rows
+  // give them their place in --help and the option table.
+  t.add({"set", 'S', true, "KEY=VALUE", "set an option or a placeholder", T::ignored(), true});
+  t.add({"set-placeholder", 0, true, "KEY=VALUE", "set a placeholder for %(KEY) only",
+         T::ignored(), true});
+  t.add({"set-ph", 0, true, "KEY=VALUE", "same as --set-placeholder", T::ignored(), true});
+  t.add({"include", 0, true, "FILE", "same as --ini for an .ini file", T::ignored(), true});
+  t.add({"config", 0, true, "FILE", "same as --ini for an .ini file", T::ignored(), true});
+  struct Logic {
+    const char* name;
+    const char* metavar;
+    const char* help;
+  };
+  for (const Logic& l : std::initializer_list<Logic>{
+           {"if-env", "VAR[=VALUE]", "read the keys up to endif if VAR is set (and equals VALUE)"},
+           {"ifenv", "VAR[=VALUE]", "same as --if-env"},
+           {"if-not-env", "VAR[=VALUE]", "read the keys up to endif unless VAR is set (to VALUE)"},
+           {"if-opt", "KEY[=VALUE]", "read the keys up to endif if KEY was set (to VALUE)"},
+           {"if-not-opt", "KEY[=VALUE]", "read the keys up to endif unless KEY was set"},
+           {"if-exists", "PATH", "read the keys up to endif if PATH exists"},
+           {"ifexists", "PATH", "same as --if-exists"},
+           {"if-not-exists", "PATH", "read the keys up to endif unless PATH exists"},
+           {"if-file", "PATH", "read the keys up to endif if PATH is a file"},
+           {"if-not-file", "PATH", "read the keys up to endif unless PATH is a file"},
+           {"if-dir", "PATH", "read the keys up to endif if PATH is a directory"},
+           {"ifdir", "PATH", "same as --if-dir"},
+           {"if-directory", "PATH", "same as --if-dir"},
+           {"if-not-dir", "PATH", "read the keys up to endif unless PATH is a directory"},
+           {"if-reload", "", "read the keys up to endif only on a reload"},
+           {"if-not-reload", "", "read the keys up to endif except on a reload"},
+           {"if-hostname", "NAME", "read the keys up to endif on host NAME"},
+           {"if-not-hostname", "NAME", "read the keys up to endif except on host NAME"},
+           {"if-plugin", "NAME", "read the keys up to endif if plugin NAME is built in"},
+           {"ifplugin", "NAME", "same as --if-plugin"},
+           {"if-not-plugin", "NAME", "read the keys up to endif unless plugin NAME is built in"},
+           {"for", "WORDS", "repeat the keys up to endfor for each word, as %(_)"},
+           {"for-glob", "PATTERN", "repeat the keys up to endfor for each matching path"},
+           {"for-times", "N", "repeat the keys up to endfor N times (%(_) = 1..N)"},
+           {"for-readline", "FILE", "repeat the keys up to endfor for each line of FILE"},
+           {"else", "", "read the keys up to endif if the if before failed"},
+           {"endif", "", "end an if block"},
+           {"end-if", "", "same as --endif"},
+           {"endfor", "", "end a for block"},
+           {"end-for", "", "same as --endfor"},
+           {"end", "", "end an if or for block"}}) {
+    bool value = l.metavar[0] != 0;
+    t.add({l.name, 0, value, l.metavar, l.help, T::ignored(), true});
   }
-  t.add({"plugins", 0, true, "LIST", kNoEffect, T::ignored(), true});
-  t.add({"plugin", 0, true, "LIST", kNoEffect, T::ignored(), true});
-  t.add({"procname-prefix", 0, true, "PREFIX", kNoEffect, T::ignored()});
+  t.add({"print", 0, true, "TEXT", "log TEXT at start-up (after the options are expanded)",
+         T::list(cfg.notes), true});
+  t.add({"iprint", 0, true, "TEXT", "same as --print", T::list(cfg.notes), true});
 }
 
 }  // namespace spindle::core

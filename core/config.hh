@@ -45,6 +45,8 @@ struct Config {
   std::vector<std::string> static_index;         // --static-index NAME
   std::vector<std::string> static_safe;          // --static-safe DIR
   std::vector<std::string> static_expires_type;  // --static-expires-type TYPE=SECONDS
+  bool strict = false;                     // --strict
+  std::vector<std::string> notes;          // logged at start-up (--print, master = false)
 };
 
 // The core rows of the option table, bound to cfg.

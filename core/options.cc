@@ -1,5 +1,7 @@
 #include "core/options.hh"
 
+#include "core/config_reader.hh"
+
 #include <cerrno>
 #include <charconv>
 #include <cmath>
@@ -15,9 +17,6 @@ namespace spindle::core {
 namespace {
 
 constexpr const char* kVersion = "spindle 0.1.0";
-// An ini that includes itself (directly or through others) must fail with a
-// message, not overflow the stack.
-constexpr int kMaxIniDepth = 10;
 // Help text starts in this column unless the left part is longer.
 constexpr std::size_t kHelpColumn = 38;
 
@@ -73,18 +72,6 @@ bool parse_long(std::string_view v, long* out) {
   return ec == std::errc() && p == e;
 }
 
-std::string dir_of(const std::string& path) {
-  std::size_t slash = path.rfind('/');
-  if (slash == std::string::npos) return {};
-  return path.substr(0, slash + 1);
-}
-
-std::string resolve(const std::string& base_dir, std::string_view path) {
-  if (path.empty() || path.front() == '/' || base_dir.empty()) return std::string(path);
-  return base_dir + std::string(path);
-}
-
-bool is_ini_key(std::string_view name) { return normalize(name) == "ini"; }
 
 }  // namespace
 
@@ -141,9 +128,12 @@ int OptionTable::apply(std::string_view name, std::string_view value, bool has_v
     }
     reason = row->set(on ? "true" : "false");
   } else {
-    if (!has_value) {
-      *err = label + ": missing value";
-      return 2;
+    if (!has_value || (value.empty() && row->optional_value)) {
+      if (!row->optional_value) {
+        *err = label + ": missing value";
+        return 2;
+      }
+      value = row->implicit;
     }
     reason = row->set(value);
   }
@@ -155,105 +145,82 @@ int OptionTable::apply(std::string_view name, std::string_view value, bool has_v
 }
 
 // ---------------------------------------------------------------------------
-// Ini files
+// Applying a gathered configuration
 
 namespace {
 
-int read_ini(OptionTable& table, const std::string& path, int depth, const std::string& where,
-             std::string* err);
-
-// `ini = FILE` and `--ini FILE` both go through here: the file is read at
-// that point, and the path is offered to an "ini" row, if there is one, so the
-// configuration can record which files were read.
-int include_ini(OptionTable& table, const std::string& path, int depth, const std::string& where,
-                std::string* err) {
-  if (depth >= kMaxIniDepth) {
-    *err = (where.empty() ? std::string("--ini") : where + ": ini") + ": files nested more than " +
-           std::to_string(kMaxIniDepth) + " deep (does " + quoted(path) + " include itself?)";
-    return 2;
-  }
-  if (read_ini(table, path, depth + 1, where, err) != 0) return 2;
-  if (const OptionDef* row = table.find("ini"); row != nullptr && row->set) {
-    std::string reason = row->set(path);
-    if (!reason.empty()) {
-      *err = (where.empty() ? std::string() : where + ": ") + "--ini: " + reason;
-      return 2;
-    }
-  }
-  return 0;
-}
-
-// Reads the whole file, so that a directory or an I/O error is reported
-// instead of looking like an empty file. Returns 0 or an errno value.
-int slurp(const std::string& path, std::string* out) {
-  std::FILE* f = std::fopen(path.c_str(), "r");
-  if (f == nullptr) return errno ? errno : EIO;
-  char buf[4096];
-  std::size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out->append(buf, n);
-  int e = std::ferror(f) ? (errno ? errno : EIO) : 0;
-  std::fclose(f);
-  return e;
-}
-
-int read_ini(OptionTable& table, const std::string& path, int depth, const std::string& where,
-             std::string* err) {
-  std::string text;
-  if (int e = slurp(path, &text); e != 0) {
-    *err = (where.empty() ? std::string("--ini") : where + ": ini") + ": cannot read " +
-           quoted(path) + ": " + std::strerror(e);
-    return 2;
-  }
-  std::istringstream in(text);
-  const std::string base = dir_of(path);
-  bool in_our_section = false;
-  std::string line;
-  int lineno = 0;
-  while (std::getline(in, line)) {
-    ++lineno;
-    const std::string here = path + ":" + std::to_string(lineno);
-    std::string_view s = trim(line);
-    if (s.empty() || s.front() == '#' || s.front() == ';') continue;
-    if (s.front() == '[') {
-      if (s.back() != ']') {
-        *err = here + ": section header without ']'";
-        return 2;
-      }
-      std::string_view name = trim(s.substr(1, s.size() - 2));
-      in_our_section = name == "spindle" || name == "uwsgi";
-      continue;
-    }
-    std::size_t eq = s.find('=');
-    if (eq == std::string_view::npos || trim(s.substr(0, eq)).empty()) {
-      *err = here + ": expected 'key = value' or '[section]', got " + quoted(s);
-      return 2;
-    }
-    // Other sections (paste deploy's [app:main], logging, ...) share the file
-    // and are none of our business.
-    if (!in_our_section) continue;
-    std::string_view key = trim(s.substr(0, eq));
-    std::string_view value = trim(s.substr(eq + 1));
-    if (is_ini_key(key)) {
-      if (include_ini(table, resolve(base, value), depth, here, err) != 0) return 2;
-      continue;
-    }
-    if (table.apply(key, value, true, here, err) != 0) return 2;
-  }
-  return 0;
+// A flag set to false in a file ("thunder-lock = false") asks for nothing, so
+// it needs no warning.
+bool asks_for_nothing(const OptionDef& row, const Entry& e) {
+  bool on = true;
+  return !row.takes_value && e.has_value && parse_bool(e.value, &on) && !on;
 }
 
 }  // namespace
 
+int OptionTable::apply_all(ConfigReader& reader, std::string* err) {
+  reader.expand();
+  std::vector<std::string> errors = reader.errors;
+  for (const std::string& w : reader.warnings) notes_.push_back(w);
+  // --strict anywhere in the configuration counts for all of it.
+  for (const Entry& e : reader.entries) {
+    bool on = true;
+    if (e.key == "strict" && !e.placeholder_only && (!e.has_value || parse_bool(e.value, &on)))
+      strict_ = strict_ || on;
+  }
+  for (const Entry& e : reader.entries) {
+    if (e.placeholder_only) continue;
+    const std::string prefix = e.where.empty() ? std::string() : e.where + ": ";
+    const OptionDef* row = find(e.key);
+    if (row == nullptr) {
+      // Unknown to uWSGI too: on the command line a typo, in a file or the
+      // environment a placeholder for %(key).
+      if (e.where.empty()) {
+        errors.push_back("unknown option --" + e.key);
+      } else if (strict_) {
+        errors.push_back(prefix + "unknown option " + quoted(e.key) + " (--strict)");
+      }
+      continue;
+    }
+    if (row->fate != Fate::kImplemented) {
+      if (asks_for_nothing(*row, e)) continue;
+      if (strict_ && row->fate == Fate::kUnsupported) {
+        errors.push_back(prefix + "--" + row->name + " is not supported by spindle: it " +
+                         row->help + " (--strict)");
+        continue;
+      }
+      bool seen = false;
+      for (const FateNote& n : fate_notes_) seen = seen || n.name == row->name;
+      if (!seen) fate_notes_.push_back({row->name, e.where, row->fate, row->help});
+      continue;
+    }
+    std::string one;
+    if (apply(e.key, e.value, e.has_value, e.where, &one) != 0) errors.push_back(one);
+  }
+  if (errors.empty()) return 0;
+  err->clear();
+  for (const std::string& line : errors) {
+    if (!err->empty()) *err += '\n';
+    *err += line;
+  }
+  return 2;
+}
+
 int OptionTable::parse_ini(const std::string& path, std::string* err) {
-  return read_ini(*this, path, 1, std::string(), err);
+  ConfigReader reader;
+  reader.read_ini(path, std::string());
+  return apply_all(reader, err);
 }
 
 // ---------------------------------------------------------------------------
 // Command line
 
-int OptionTable::parse_args(int argc, const char* const* argv, std::string* err) {
+int OptionTable::parse_args(int argc, const char* const* argv, std::string* err, char** env) {
   const char* program = argc > 0 && argv[0] ? argv[0] : "spindle";
   if (const char* slash = std::strrchr(program, '/')) program = slash + 1;
+  ConfigReader reader;
+  if (env) reader.read_env(env);
+  std::vector<std::string> errors;
   // A value is the next word unless that word is itself a long option, so a
   // forgotten value reports "missing value" instead of swallowing the option.
   auto next_value = [&](int* i, std::string_view* out) {
@@ -278,30 +245,27 @@ int OptionTable::parse_args(int argc, const char* const* argv, std::string* err)
         has_value = true;
       }
       std::string key = normalize(name);
-      if (key == "help" || key == "version") {
+      if (key == "help" || key == "usage" || key == "version") {
         if (has_value) {
           *err = "--" + key + " takes no value";
           return 2;
         }
-        if (key == "help") {
-          std::fputs(help(program).c_str(), stdout);
-        } else {
+        if (key == "version") {
           std::printf("%s\n", kVersion);
+        } else {
+          std::fputs(help(program).c_str(), stdout);
         }
         return 1;
       }
       const OptionDef* row = find(key);
       const bool wants_value = key == "ini" || (row != nullptr && row->takes_value);
-      if (wants_value && !has_value) has_value = next_value(&i, &value);
-      if (key == "ini") {
-        if (!has_value || value.empty()) {
-          *err = "--ini: missing value";
-          return 2;
-        }
-        if (include_ini(*this, std::string(value), 0, std::string(), err) != 0) return 2;
+      if (wants_value && !has_value && !(row && row->optional_value))
+        has_value = next_value(&i, &value);
+      if (key == "ini" && (!has_value || value.empty())) {
+        errors.push_back("--ini: missing value");
         continue;
       }
-      if (apply(key, value, has_value, std::string(), err) != 0) return 2;
+      reader.add(key, std::string(value), has_value, std::string());
       continue;
     }
     if (arg.size() >= 2 && arg[0] == '-' && arg[1] != '-') {
@@ -312,29 +276,34 @@ int OptionTable::parse_args(int argc, const char* const* argv, std::string* err)
       }
       const OptionDef* row = find_short(c);
       if (row == nullptr) {
-        *err = "unknown option -" + std::string(1, c);
-        return 2;
+        errors.push_back("unknown option -" + std::string(1, c));
+        continue;
       }
       std::string_view value;
       bool has_value = false;
       if (arg.size() > 2) {
         if (!row->takes_value) {
-          *err = "--" + row->name + " (-" + std::string(1, c) + ") takes no value, got " +
-                 quoted(arg.substr(2));
-          return 2;
+          errors.push_back("--" + row->name + " (-" + std::string(1, c) + ") takes no value, got " +
+                           quoted(arg.substr(2)));
+          continue;
         }
         value = arg.substr(2);
         has_value = true;
-      } else if (row->takes_value) {
+      } else if (row->takes_value && !row->optional_value) {
         has_value = next_value(&i, &value);
       }
-      if (apply(row->name, value, has_value, std::string(), err) != 0) return 2;
+      reader.add(row->name, std::string(value), has_value, std::string());
       continue;
     }
-    *err = "unexpected argument " + quoted(arg) + " (options start with --; see --help)";
-    return 2;
+    // `spindle uwsgi.ini` reads the file, as `uwsgi uwsgi.ini` does.
+    if (arg.size() > 4 && arg.find(".ini") != std::string_view::npos) {
+      reader.add("ini", std::string(arg), true, std::string());
+      continue;
+    }
+    errors.push_back("unexpected argument " + quoted(arg) + " (options start with --; see --help)");
   }
-  return 0;
+  reader.errors.insert(reader.errors.begin(), errors.begin(), errors.end());
+  return apply_all(reader, err);
 }
 
 // ---------------------------------------------------------------------------
@@ -345,16 +314,37 @@ std::string OptionTable::help(std::string_view program) const {
     std::string left;
     std::string text;
   };
-  std::vector<Line> lines;
   auto left_of = [](char short_name, const std::string& name, const std::string& metavar) {
     std::string left = short_name ? std::string("  -") + short_name + ", " : std::string(6, ' ');
     left += "--" + name;
     if (!metavar.empty()) left += " " + metavar;
     return left;
   };
+  auto render = [](const std::vector<Line>& lines) {
+    std::size_t column = 0;
+    for (const Line& l : lines) {
+      if (l.left.size() + 2 <= kHelpColumn) column = std::max(column, l.left.size() + 2);
+    }
+    std::string out;
+    for (const Line& l : lines) {
+      out += l.left;
+      std::size_t pad = l.left.size() + 2 <= column ? column - l.left.size() : 2;
+      out.append(pad, ' ');
+      out += l.text;
+      out += '\n';
+    }
+    return out;
+  };
+  std::vector<Line> lines, no_effect, unsupported;
   for (const OptionDef& row : rows_) {
     std::string metavar = row.takes_value ? (row.metavar.empty() ? "VALUE" : row.metavar) : "";
-    lines.push_back({left_of(row.short_name, row.name, metavar), row.help});
+    if (row.optional_value && !metavar.empty()) metavar = "[" + metavar + "]";
+    Line l{left_of(row.fate == Fate::kImplemented ? row.short_name : 0, row.name,
+                   row.fate == Fate::kImplemented ? metavar : ""),
+           row.help};
+    if (row.fate == Fate::kImplemented) lines.push_back(l);
+    if (row.fate == Fate::kNoEffect) no_effect.push_back(l);
+    if (row.fate == Fate::kUnsupported) unsupported.push_back(l);
   }
   if (find("ini") == nullptr) {
     lines.push_back({left_of(0, "ini", "FILE"), "read the [spindle] and [uwsgi] sections of FILE"});
@@ -362,19 +352,42 @@ std::string OptionTable::help(std::string_view program) const {
   lines.push_back({left_of(find_short('h') ? 0 : 'h', "help", ""), "print this help and exit"});
   lines.push_back({left_of(0, "version", ""), "print the version and exit"});
 
-  std::size_t column = 0;
-  for (const Line& l : lines) {
-    if (l.left.size() + 2 <= kHelpColumn) column = std::max(column, l.left.size() + 2);
+  std::string out = "usage: " + std::string(program) + " [options]\n\nimplemented:\n" + render(lines);
+  if (!no_effect.empty()) {
+    out += "\naccepted from uWSGI with no effect here (one WARN line at start-up says why):\n" +
+           render(no_effect);
   }
-  std::string out = "usage: " + std::string(program) + " [options]\n";
-  for (const Line& l : lines) {
-    out += l.left;
-    std::size_t pad = l.left.size() + 2 <= column ? column - l.left.size() : 2;
-    out.append(pad, ' ');
-    out += l.text;
-    out += '\n';
+  if (!unsupported.empty()) {
+    out += "\nuWSGI options spindle does not support (ignored with a WARN line saying what they "
+           "would have done; an error with --strict):\n" +
+           render(unsupported);
   }
   return out;
+}
+
+// ---------------------------------------------------------------------------
+// uWSGI's other names
+
+bool is_builtin_name(std::string_view name) {
+  return name == "help" || name == "usage" || name == "version";
+}
+
+void add_uwsgi_rows(OptionTable& table) {
+  for (const UwsgiName& n : uwsgi_names()) {
+    if (table.find(n.name) != nullptr || is_builtin_name(n.name)) continue;
+    OptionDef row;
+    row.name = n.name;
+    if (n.short_name && table.find_short(n.short_name) == nullptr) row.short_name = n.short_name;
+    row.takes_value = n.arg != 'F';
+    row.optional_value = n.arg == 'O';
+    row.metavar = "VALUE";
+    row.set = OptionTable::ignored();
+    row.repeatable = true;
+    const FateRule* rule = fate_of(n.name);
+    row.fate = rule ? rule->fate : Fate::kUnsupported;
+    row.help = rule ? rule->why : "would have used a uWSGI feature spindle does not have";
+    table.add(std::move(row));
+  }
 }
 
 // ---------------------------------------------------------------------------

@@ -21,9 +21,32 @@ namespace spindle::core {
 
 namespace {
 
-int usage_error(const std::string& line) {
-  fprintf(stderr, "spindle: %s\n", line.c_str());
+// One line per refusal, all of them.
+int usage_error(const std::string& lines) {
+  std::size_t start = 0;
+  while (start <= lines.size()) {
+    std::size_t nl = lines.find('\n', start);
+    if (nl == std::string::npos) nl = lines.size();
+    fprintf(stderr, "spindle: %.*s\n", static_cast<int>(nl - start), lines.c_str() + start);
+    start = nl + 1;
+  }
   return 2;
+}
+
+// The uWSGI options that were given but do nothing here, one line each.
+void log_fates(const OptionTable& table, const Config& cfg) {
+  for (const std::string& n : table.notes()) log(Level::kWarn, "%s", n.c_str());
+  for (const std::string& n : cfg.notes) log(Level::kInfo, "%s", n.c_str());
+  for (const FateNote& n : table.fate_notes()) {
+    std::string where = n.where.empty() ? std::string() : " (" + n.where + ")";
+    if (n.fate == Fate::kNoEffect) {
+      log(Level::kWarn, "--%s%s: no effect here: %s", n.name.c_str(), where.c_str(),
+          n.why.c_str());
+    } else {
+      log(Level::kWarn, "--%s%s: not supported, ignored: it %s", n.name.c_str(), where.c_str(),
+          n.why.c_str());
+    }
+  }
 }
 
 std::string engine_list(bool loops) {
@@ -48,9 +71,10 @@ int run_server(int argc, char** argv) {
     p->add_options(table);
     p->add_engine_options(table, cfg);
   }
+  add_uwsgi_rows(table);
 
   std::string err;
-  int rc = table.parse_args(argc, argv, &err);
+  int rc = table.parse_args(argc, argv, &err, environ);
   if (rc == 1) {
     if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0))
       printf("\nloop engines: %s\nsuspend engines: %s\n", engine_list(true).c_str(),
@@ -75,6 +99,7 @@ int run_server(int argc, char** argv) {
   std::string refusal = check_async_limits(cfg, suspend == "fibers");
   if (!refusal.empty()) return usage_error(refusal);
 
+  log_fates(table, cfg);
   remember_start_dir();
   for (const std::string& kv : cfg.env) {
     std::size_t eq = kv.find('=');

@@ -13,6 +13,7 @@
 // A request no app takes is answered 500 with a log line (uWSGI: "no python
 // application found").
 #include <string>
+#include <tuple>
 
 #include "core/log.hh"
 #include "plugin/python/python.hh"
@@ -92,19 +93,29 @@ bool parse_mount(std::string_view value, std::string* mountpoint, AppSource* src
 
 bool load_apps(const Settings& s) {
   if (!set_python_path(s) || !run_imports(s)) return false;
-  AppSource main;
-  main.callable = s.callable;
-  if (!s.wsgi_file.empty()) {
-    main.kind = AppSource::kFile;
-    main.spec = s.wsgi_file;
-  } else if (!s.module.empty()) {
-    main.kind = AppSource::kModule;
-    main.spec = s.module;
-  } else if (!s.paste.empty()) {
-    main.kind = AppSource::kPaste;
-    main.spec = s.paste;
+  // With several sources uWSGI loads --module first, then --wsgi-file, then
+  // --paste: the first that loads is the app, the others are skipped.
+  bool loaded = false;
+  std::string first_label;
+  for (auto [kind, spec, option] :
+       {std::tuple{AppSource::kModule, &s.module, "module"},
+        std::tuple{AppSource::kFile, &s.wsgi_file, "wsgi-file"},
+        std::tuple{AppSource::kPaste, &s.paste, "paste"}}) {
+    if (spec->empty()) continue;
+    if (loaded) {
+      SPINDLE_LOG_WARN("python: --%s %s skipped: the app is already loaded from %s", option,
+                       spec->c_str(), first_label.c_str());
+      continue;
+    }
+    AppSource main;
+    main.callable = s.callable;
+    main.kind = kind;
+    main.spec = *spec;
+    loaded = add("", main);
+    if (loaded) first_label = runtime().apps.back().label;
   }
-  if (!main.spec.empty() && !add("", main)) return false;
+  int sources = !s.wsgi_file.empty() + !s.module.empty() + !s.paste.empty();
+  if (sources > 0 && !loaded) return false;
   for (const std::string& m : s.mounts) {
     std::string mountpoint, why;
     AppSource src;

@@ -238,6 +238,22 @@ bool run_imports(const Settings& s) {
   return true;
 }
 
+namespace {
+
+// `module = pkg.mod:create_app()`: a callable name ending in "()" is a factory
+// that returns the app.
+PyObject* resolve_callable(PyObject* mod, std::string attr) {
+  bool call = attr.size() > 2 && attr.compare(attr.size() - 2, 2, "()") == 0;
+  if (call) attr.resize(attr.size() - 2);
+  PyObject* obj = get_callable(mod, attr);
+  if (!obj || !call) return obj;
+  PyObject* app = PyObject_CallNoArgs(obj);
+  Py_DECREF(obj);
+  return app;
+}
+
+}  // namespace
+
 PyObject* load_callable(const AppSource& src, std::string* label) {
   PyObject* app = nullptr;
   std::string where = src.spec;
@@ -249,7 +265,7 @@ PyObject* load_callable(const AppSource& src, std::string* label) {
     }
     *label = src.spec + ":" + src.callable;
     if (PyObject* mod = run_file(path)) {
-      app = get_callable(mod, src.callable);
+      app = resolve_callable(mod, src.callable);
       Py_DECREF(mod);
     }
   } else if (src.kind == AppSource::kModule) {
@@ -260,6 +276,11 @@ PyObject* load_callable(const AppSource& src, std::string* label) {
       attr = name.substr(colon + 1);
       name.resize(colon);
     }
+    // uWSGI also takes a path-like module ("mysite/wsgi.py").
+    if (name.size() > 3 && name.compare(name.size() - 3, 3, ".py") == 0)
+      name.resize(name.size() - 3);
+    for (char& c : name)
+      if (c == '/') c = '.';
     if (name.empty() || attr.empty()) {
       SPINDLE_LOG_ERROR("python: --module %s: expected MOD or MOD:CALLABLE", src.spec.c_str());
       return nullptr;
@@ -267,7 +288,7 @@ PyObject* load_callable(const AppSource& src, std::string* label) {
     where = name;
     *label = name + ":" + attr;
     if (PyObject* mod = PyImport_ImportModule(name.c_str())) {
-      app = get_callable(mod, attr);
+      app = resolve_callable(mod, attr);
       Py_DECREF(mod);
     }
   } else {

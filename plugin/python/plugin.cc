@@ -52,6 +52,7 @@ class PythonPlugin final : public core::Plugin {
            OptionTable::list(s.pythonpath), true});
     t.add({"python-path", 0, true, "DIR", "same as --pythonpath",
            OptionTable::list(s.pythonpath), true});
+    t.add({"pp", 0, true, "DIR", "same as --pythonpath", OptionTable::list(s.pythonpath), true});
     t.add({"paste", 0, true, "config:FILE", "load the application with PasteDeploy",
            OptionTable::text(s.paste)});
     t.add({"mount", 0, true, "MOUNTPOINT=APP",
@@ -103,7 +104,7 @@ class PythonPlugin final : public core::Plugin {
     Runtime& rt = runtime();
     Settings& s = rt.settings;
     int sources = !s.wsgi_file.empty() + !s.module.empty() + !s.paste.empty();
-    if (sources > 1 || sources + s.mounts.size() == 0) {
+    if (sources + s.mounts.size() == 0) {
       SPINDLE_LOG_ERROR("python: give one application: --wsgi-file FILE, --module "
                         "MOD[:CALLABLE] or --paste config:FILE, and/or --mount "
                         "MOUNTPOINT=APP (%s)",

@@ -57,16 +57,101 @@ def test_bad_option_exits_2_with_one_line(tmp_path, args, name):
     assert not os.listdir(tmp_path), "nothing may be created on a bad option"
 
 
-def test_unknown_ini_key_names_file_and_line(tmp_path):
-    ini = tmp_path / "bad.ini"
+def test_unknown_ini_key_is_a_placeholder_unless_strict(spindle, tmp_path):
+    """A key uWSGI does not know either is a placeholder in an ini file: it
+    may be used as %(key) and draws no warning; --strict refuses it with
+    file:line."""
+    ini = tmp_path / "ph.ini"
     ini.write_text("[other]\nwhatever = 1\n\n[spindle]\nhttp-socket = 127.0.0.1:0\n"
-                   "wsgi-file = %s\nbogus-key = 7\n" % example("hello.py"))
-    rc, out, err = run_spindle(["--ini", str(ini)], tmp_path)
+                   "wsgi-file = %s\nbogus-key = 7\nenv = FROM_PH=%%(bogus-key)\n"
+                   % example("probe.py"))
+    s = spindle("--ini", str(ini))
+    assert requests.get(s.url + "/getenv", params={"name": "FROM_PH"},
+                        timeout=10).json() == {"value": "7"}
+    assert "bogus" not in s.log_text()
+    rc, out, err = run_spindle(["--ini", str(ini), "--strict"], tmp_path)
     assert rc == 2
     lines = error_lines(err)
     assert len(lines) == 1, lines
-    assert "%s:7" % ini in lines[0]
-    assert "bogus-key" in lines[0]
+    assert "%s:7" % ini in lines[0] and "bogus-key" in lines[0]
+
+
+def test_every_refusal_of_a_file_in_one_run(tmp_path):
+    ini = tmp_path / "many.ini"
+    ini.write_text("[uwsgi]\nstrict = true\nhttp-socket = 127.0.0.1:0\nprocesses = lots\n"
+                   "cheaper = 2\nharakiri = soon\nmy-placeholder = 1\n")
+    rc, out, err = run_spindle(["--ini", str(ini)], tmp_path)
+    assert rc == 2
+    lines = error_lines(err)
+    assert [l.split(": ")[1] for l in lines] == ["%s:%d" % (ini, n) for n in (4, 5, 6, 7)], lines
+    assert "cheaper" in lines[1] and "would have" in lines[1]
+
+
+def test_uwsgi_options_warn_once_with_their_fate(spindle, tmp_path):
+    """Options uWSGI has and spindle does not use: one WARN line each at
+    start-up, saying why (no effect) or what they would have done."""
+    ini = tmp_path / "fates.ini"
+    ini.write_text("[uwsgi]\nhttp = 127.0.0.1:0\nwsgi-file = %s\nmaster = true\n"
+                   "thunder-lock = true\nenable-threads\ncheaper = 2\ncheaper-initial = 1\n"
+                   "single-interpreter = false\n" % example("hello.py"))
+    s = spindle("--ini", str(ini))
+    assert requests.get(s.url, timeout=10).content == b"Hello, World!\n"
+    log = s.log_text()
+    warn = [l for l in log.splitlines() if " WARN " in l]
+    assert len([l for l in warn if "--thunder-lock" in l]) == 1
+    assert any("--thunder-lock (%s:5): no effect here: " % ini in l and "EPOLLEXCLUSIVE" in l
+               for l in warn), warn
+    assert any("--cheaper (%s:7): not supported" % ini in l and "would have" in l
+               for l in warn), warn
+    assert any("--enable-threads" in l for l in warn)
+    # A flag turned off asks for nothing: no warning.
+    assert "single-interpreter" not in log
+
+
+def test_uwsgi_syntax_end_to_end(spindle, tmp_path):
+    """A file in uWSGI's dialect: bare flags, placeholders, magic variables,
+    arithmetic, $(ENV), if-env, for, an included section, UWSGI_* and
+    SPINDLE_* variables, trailing comments."""
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "probe.py").write_text(open(example("probe.py")).read())
+    ini = tmp_path / "site.ini"
+    ini.write_text(
+        "[uwsgi]\n"
+        "project = app\n"
+        "base = %d\n"
+        "chdir = %(base)%(project)\n"
+        "wsgi-file = probe.py\n"
+        "http-socket = 127.0.0.1:0\n"
+        "master\n"
+        "vcpu = 1\n"
+        "processes = %(vcpu * 2)   # two per core\n"
+        "env = CONF_NAME=%n\n"
+        "env = FROM_ENV=$(DEPLOY_COLOUR)\n"
+        "if-env = DEPLOY_COLOUR=blue\n"
+        "env = BLUE=%(_)\n"
+        "endif\n"
+        "for = x y\n"
+        "env = LOOP_%(_)=1\n"
+        "endfor\n"
+        "ini = :extra\n"
+        "[extra]\n"
+        "env = SECTION=%x\n")
+    s = spindle("--ini", str(ini), processes=2,
+                env={"DEPLOY_COLOUR": "blue", "UWSGI_ENV": "UWSGI_VAR=u",
+                     "SPINDLE_HARAKIRI": "30"})
+    assert sorted(s.worker_pids()) == [1, 2]
+
+    def env(name):
+        return requests.get(s.url + "/getenv", params={"name": name}, timeout=10).json()["value"]
+    assert env("CONF_NAME") == "site"
+    assert env("FROM_ENV") == "blue"
+    assert env("BLUE") == "blue"
+    assert env("LOOP_x") == "1" and env("LOOP_y") == "1"
+    assert env("SECTION") == "extra"
+    assert env("UWSGI_VAR") == "u"
+    cwd = requests.get(s.url + "/cwd", timeout=10)
+    assert cwd.status_code == 200
+    assert os.path.realpath(cwd.json()["cwd"]) == os.path.realpath(tmp_path / "app")
 
 
 def test_bad_ini_value_names_file_and_line(tmp_path):
