@@ -152,6 +152,7 @@ std::optional<std::string> sample_value(const OptionDef& row, const TempDir& dir
       {"http", "127.0.0.1:0"},
       {"http11-socket", "127.0.0.1:0"},
       {"reload-mercy", "10"},
+      {"no-server-header", "true"},
       {"print", "hello"},
       {"set", "k=v"},
       {"set-placeholder", "k=v"},
