@@ -91,7 +91,7 @@ void add_core_options(OptionTable& t, Config& cfg) {
   // --- engines ---------------------------------------------------------------
   t.add({"loop", 0, true, "NAME", "loop engine (default: ev)", T::text(cfg.loop)});
   t.add({"async", 0, true, "N", "async cores (concurrent requests) per worker",
-         T::integer(cfg.async, 1, 100000)});
+         T::integer(cfg.async, 1, 1000000)});
   t.add({"fibers", 0, false, "", "run async cores on fibers (same as --suspend fibers)",
          [&cfg](std::string_view v) -> std::string {
            if (v == "true") {

@@ -140,6 +140,7 @@ std::optional<std::string> sample_value(const OptionDef& row, const TempDir& dir
       {"socket-timeout", "2m"},
       {"limit-post", "10M"},
       {"disable-logging", "true"},
+      {"no-server-header", "true"},
       {"loop", "ev"},
       {"async", "100"},
       {"fibers", "true"},
@@ -318,7 +319,7 @@ void test_bad_values(void**) {
       {{"-p", "1025"}, "--processes: expected a whole number from 1 to 1024"},
       {{"-p", "-1"}, "--processes: expected a whole number from 1 to 1024, got '-1'"},
       {{"--processes= 4"}, "--processes: expected a whole number"},
-      {{"--async", "100001"}, "--async: expected a whole number from 1 to 100000"},
+      {{"--async", "1000001"}, "--async: expected a whole number from 1 to 1000000"},
       {{"--listen", "x"}, "--listen: expected a whole number"},
       {{"--max-requests", "1.5"}, "--max-requests: expected a whole number from 0"},
       {{"--buffer-size", "10x"}, "--buffer-size: expected a size"},
@@ -357,7 +358,7 @@ void test_bad_values(void**) {
   assert_int_equal(d.table.parse_ini(path, &err), 2);
   assert_string_equal(
       err.c_str(),
-      (path + ":3: --async: expected a whole number from 1 to 100000, got 'lots'").c_str());
+      (path + ":3: --async: expected a whole number from 1 to 1000000, got 'lots'").c_str());
   path = dir.write("bad.ini", "[uwsgi]\nmaster = sometimes\n");
   expect_error(d.table.parse_ini(path, &err), err, path + ":2: --master takes no value", "ini");
   path = dir.write("bad.ini", "[uwsgi]\nchdir = /a\nsocket =\n");
