@@ -140,7 +140,6 @@ std::optional<std::string> sample_value(const OptionDef& row, const TempDir& dir
       {"socket-timeout", "2m"},
       {"limit-post", "10M"},
       {"disable-logging", "true"},
-      {"no-server-header", "true"},
       {"loop", "ev"},
       {"async", "100"},
       {"fibers", "true"},
