@@ -4,6 +4,7 @@
 #include <initializer_list>
 #include <string>
 
+#include "core/listener.hh"
 #include "core/options.hh"
 
 namespace spindle::core {
@@ -25,6 +26,18 @@ Setter size_in(std::uint64_t& target, std::uint64_t min, std::uint64_t max, std:
   };
 }
 
+// A socket address, checked as it is read: a port out of range is a bad
+// option (exit 2), not a bind to whatever the number wraps to.
+Setter address_list(std::vector<std::string>& target) {
+  return [&target](std::string_view v) -> std::string {
+    if (v.empty()) return "expected a value, got an empty string";
+    std::string why = check_address(std::string(v));
+    if (!why.empty()) return why;
+    target.emplace_back(v);
+    return {};
+  };
+}
+
 }  // namespace
 
 void add_core_options(OptionTable& t, Config& cfg) {
@@ -32,18 +45,18 @@ void add_core_options(OptionTable& t, Config& cfg) {
 
   // --- sockets ---------------------------------------------------------------
   t.add({"http-socket", 0, true, "ADDR", "serve HTTP/1.1 on ADDR (host:port, :port or a unix path)",
-         T::list(cfg.http_sockets), true});
+         address_list(cfg.http_sockets), true});
   // uWSGI's --http starts a router process in front of the workers; here the
   // workers serve HTTP themselves, so it is --http-socket.
   t.add({"http", 0, true, "ADDR",
          "same as --http-socket: the workers serve HTTP themselves (no router process)",
-         T::list(cfg.http_sockets), true});
+         address_list(cfg.http_sockets), true});
   t.add({"http11-socket", 0, true, "ADDR",
          "same as --http-socket (HTTP/1.1 with keep-alive is always on)",
-         T::list(cfg.http_sockets), true});
+         address_list(cfg.http_sockets), true});
   t.add({"socket", 's', true, "ADDR", "serve the uwsgi protocol (nginx uwsgi_pass) on ADDR",
-         T::list(cfg.uwsgi_sockets), true});
-  t.add({"uwsgi-socket", 0, true, "ADDR", "same as --socket", T::list(cfg.uwsgi_sockets), true});
+         address_list(cfg.uwsgi_sockets), true});
+  t.add({"uwsgi-socket", 0, true, "ADDR", "same as --socket", address_list(cfg.uwsgi_sockets), true});
   t.add({"listen", 'l', true, "N", "listen backlog of every socket",
          T::integer(cfg.listen, 1, 65535)});
 
@@ -173,6 +186,66 @@ void add_core_options(OptionTable& t, Config& cfg) {
   // The table itself reads the file; this row records which files were read.
   t.add({"ini", 0, true, "FILE", "read FILE[:SECTION] (default: its [uwsgi] and [spindle] sections)",
          T::list(cfg.ini_files), true});
+
+  // --- deployment ------------------------------------------------------------
+  auto octal = [](std::string& target) -> Setter {
+    return [&target](std::string_view v) -> std::string {
+      if (v.empty() || v.size() > 4 || v.find_first_not_of("01234567") != std::string_view::npos)
+        return "expected an octal mode like 660, got '" + std::string(v) + "'";
+      target.assign(v);
+      return {};
+    };
+  };
+  {
+    OptionDef chmod_row{"chmod-socket", 'C', true, "MODE",
+                        "change the unix sockets' mode (bare: 666), e.g. for nginx's workers",
+                        octal(cfg.chmod_socket)};
+    chmod_row.optional_value = true;
+    chmod_row.implicit = "666";
+    t.add(chmod_row);
+    chmod_row.name = "chmod";
+    chmod_row.short_name = 0;
+    chmod_row.help = "same as --chmod-socket";
+    t.add(chmod_row);
+  }
+  t.add({"chown-socket", 0, true, "USER[:GROUP]",
+         "change the unix sockets' owner (before --uid drops privileges)",
+         T::text(cfg.chown_socket)});
+  t.add({"umask", 0, true, "MODE", "set the umask before binding and writing files",
+         octal(cfg.umask)});
+  t.add({"abstract-socket", 'a', false, "", "bind unix sockets in Linux's abstract namespace "
+         "(also: an address starting with @)", T::flag(cfg.abstract_socket)});
+  t.add({"reuse-port", 0, false, "", "set SO_REUSEPORT on TCP sockets", T::flag(cfg.reuse_port)});
+  t.add({"vacuum", 0, false, "", "remove the unix socket files and the pidfiles at exit",
+         T::flag(cfg.vacuum)});
+  t.add({"uid", 0, true, "USER", "run as USER (name or number) once the sockets are bound, "
+         "before the app loads", T::text(cfg.uid)});
+  t.add({"gid", 0, true, "GROUP", "run as GROUP (name or number), as --uid",
+         T::text(cfg.gid)});
+  t.add({"pidfile", 0, true, "FILE", "write the master's pid to FILE (before --uid)",
+         T::text(cfg.pidfile)});
+  t.add({"pidfile2", 0, true, "FILE", "write the master's pid to FILE (after --uid)",
+         T::text(cfg.pidfile2)});
+  t.add({"safe-pidfile", 0, true, "FILE", "as --pidfile, written whole (temporary file + rename)",
+         [&cfg](std::string_view v) -> std::string {
+           cfg.pidfile.assign(v);
+           cfg.safe_pidfile = true;
+           return {};
+         }});
+  t.add({"safe-pidfile2", 0, true, "FILE", "as --pidfile2, written whole",
+         [&cfg](std::string_view v) -> std::string {
+           cfg.pidfile2.assign(v);
+           cfg.safe_pidfile2 = true;
+           return {};
+         }});
+  t.add({"daemonize", 'd', true, "LOGFILE", "detach from the terminal and log to LOGFILE",
+         T::text(cfg.daemonize)});
+  t.add({"daemonize2", 0, true, "LOGFILE",
+         "detach once the app is loaded and log to LOGFILE", T::text(cfg.daemonize2)});
+  t.add({"logto", 0, true, "FILE", "log to FILE (appended) instead of stderr",
+         T::text(cfg.logto)});
+  t.add({"logto2", 0, true, "FILE", "as --logto, opened after --uid", T::text(cfg.logto2)});
+  t.add({"logfile-chmod", 0, true, "MODE", "mode of the log file", octal(cfg.logfile_chmod)});
 
   // --- configuration ---------------------------------------------------------
   // The table reads --strict itself (anywhere in the configuration); the row

@@ -45,6 +45,19 @@ struct Config {
   std::vector<std::string> static_index;         // --static-index NAME
   std::vector<std::string> static_safe;          // --static-safe DIR
   std::vector<std::string> static_expires_type;  // --static-expires-type TYPE=SECONDS
+  // Deployment (core/deploy.hh, core/listener.hh)
+  std::string chmod_socket;                // --chmod-socket[=MODE] (bare: 666)
+  std::string chown_socket;                // --chown-socket USER[:GROUP]
+  std::string umask;                       // --umask MODE
+  bool abstract_socket = false;            // --abstract-socket
+  bool reuse_port = false;                 // --reuse-port
+  bool vacuum = false;                     // --vacuum
+  std::string uid, gid;                    // --uid, --gid (names or numbers)
+  std::string pidfile, pidfile2;           // --pidfile (before --uid), --pidfile2 (after)
+  bool safe_pidfile = false, safe_pidfile2 = false;
+  std::string daemonize, daemonize2;       // --daemonize FILE (before binding / after app)
+  std::string logto, logto2;               // --logto FILE (before --uid / after)
+  std::string logfile_chmod;               // --logfile-chmod MODE
   bool strict = false;                     // --strict
   std::vector<std::string> notes;          // logged at start-up (--print, master = false)
 };

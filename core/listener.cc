@@ -10,7 +10,12 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <grp.h>
+#include <pwd.h>
+
 #include <cerrno>
+#include <cstddef>
+#include <cstdlib>
 #include <cstring>
 
 namespace spindle::core {
@@ -19,30 +24,91 @@ const char* proto_option(Proto p) { return p == Proto::kHttp ? "http-socket" : "
 
 namespace {
 
+SocketOptions g_options;
+
 std::string errno_text(const char* what) { return std::string(what) + ": " + strerror(errno); }
 
-std::string bind_unix(Listener* l, const std::string& path, int backlog) {
+// USER[:GROUP] (names or numbers) -> ids; -1 leaves one unchanged.
+std::string owner_ids(const std::string& spec, uid_t* uid, gid_t* gid) {
+  std::string user = spec.substr(0, spec.find(':'));
+  std::string grp_name =
+      spec.find(':') == std::string::npos ? "" : spec.substr(spec.find(':') + 1);
+  *uid = static_cast<uid_t>(-1);
+  *gid = static_cast<gid_t>(-1);
+  if (!user.empty()) {
+    if (user.find_first_not_of("0123456789") == std::string::npos) {
+      *uid = static_cast<uid_t>(std::stoul(user));
+    } else if (passwd* pw = getpwnam(user.c_str())) {
+      *uid = pw->pw_uid;
+      if (grp_name.empty()) *gid = pw->pw_gid;
+    } else {
+      return "no user '" + user + "'";
+    }
+  }
+  if (!grp_name.empty()) {
+    if (grp_name.find_first_not_of("0123456789") == std::string::npos) {
+      *gid = static_cast<gid_t>(std::stoul(grp_name));
+    } else if (struct group* gr = getgrnam(grp_name.c_str())) {
+      *gid = gr->gr_gid;
+    } else {
+      return "no group '" + grp_name + "'";
+    }
+  }
+  return "";
+}
+
+std::string bind_unix(Listener* l, std::string path, int backlog) {
   sockaddr_un sa{};
-  if (path.size() >= sizeof sa.sun_path) return "unix socket path too long";
+  // "@name" (or any path with --abstract-socket) lives in Linux's abstract
+  // namespace: no file, nothing to clean up, no permissions.
+  bool abstract = !path.empty() && (path.front() == '@' || g_options.abstract);
+  if (abstract && path.front() == '@') path.erase(0, 1);
+  if (path.size() >= sizeof sa.sun_path - 1) return "unix socket path too long";
   sa.sun_family = AF_UNIX;
-  memcpy(sa.sun_path, path.c_str(), path.size() + 1);
+  memcpy(sa.sun_path + (abstract ? 1 : 0), path.c_str(), path.size());
+  socklen_t len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + 1);
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) return errno_text("socket");
   // A stale socket file from a previous run would make bind fail; remove it
   // only if it is a socket (never an ordinary file).
   struct stat st;
-  if (lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) unlink(path.c_str());
-  if (bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) < 0 || listen(fd, backlog) < 0) {
+  if (!abstract && lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) unlink(path.c_str());
+  if (bind(fd, reinterpret_cast<sockaddr*>(&sa), len) < 0 || listen(fd, backlog) < 0) {
     std::string why = errno_text("bind");
     close(fd);
     return why;
   }
   l->fd = fd;
+  if (!abstract && !g_options.chmod.empty()) {
+    mode_t mode = static_cast<mode_t>(std::strtoul(g_options.chmod.c_str(), nullptr, 8));
+    if (chmod(path.c_str(), mode) < 0) return errno_text("chmod-socket");
+  }
+  if (!abstract && !g_options.chown.empty()) {
+    uid_t uid;
+    gid_t gid;
+    std::string why = owner_ids(g_options.chown, &uid, &gid);
+    if (!why.empty()) return "chown-socket: " + why;
+    if (chown(path.c_str(), uid, gid) < 0) return errno_text("chown-socket");
+  }
   describe_listener(l, "");
   return "";
 }
 
 }  // namespace
+
+void set_socket_options(const SocketOptions& o) { g_options = o; }
+
+std::string check_address(const std::string& spec) {
+  if (spec.rfind("unix:", 0) == 0 || spec.front() == '@') return "";
+  std::size_t colon = spec.rfind(':');
+  if (colon == std::string::npos) return "";  // a unix socket path
+  std::string port = spec.substr(colon + 1);
+  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
+      std::stol(port) > 65535) {
+    return "expected a port from 1 to 65535 (or 0 for any free port) in '" + spec + "'";
+  }
+  return "";
+}
 
 void describe_listener(Listener* l, const std::string& host) {
   sockaddr_storage ss{};
@@ -51,7 +117,11 @@ void describe_listener(Listener* l, const std::string& host) {
   if (ss.ss_family == AF_UNIX) {
     auto* sun = reinterpret_cast<sockaddr_un*>(&ss);
     l->unix_socket = true;
-    l->bound = sun->sun_path;
+    if (sun->sun_path[0] == '\0' && len > offsetof(sockaddr_un, sun_path) + 1) {
+      l->bound = "@" + std::string(sun->sun_path + 1, len - offsetof(sockaddr_un, sun_path) - 1);
+    } else {
+      l->bound = sun->sun_path;
+    }
     l->server_name = l->bound;
     l->server_port = "";
     return;
@@ -84,6 +154,7 @@ std::string listener_host(const std::string& spec) {
 
 std::string bind_listener(Listener* l, int backlog) {
   std::string spec = l->spec;
+  if (!spec.empty() && spec.front() == '@') return bind_unix(l, spec, backlog);
   if (spec.rfind("unix:", 0) == 0) return bind_unix(l, spec.substr(5), backlog);
   std::size_t colon = spec.rfind(':');
   if (colon == std::string::npos) return bind_unix(l, spec, backlog);
@@ -112,6 +183,7 @@ std::string bind_listener(Listener* l, int backlog) {
     }
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (g_options.reuse_port) setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
     if (l->proto == Proto::kHttp) {
       // Wake the worker only once the request's first bytes are in: the
       // accept and the first read then happen in one loop callback.

@@ -19,6 +19,21 @@ struct Listener {
   int fd = -1;
 };
 
+// How the server's sockets are bound (--chmod-socket, --chown-socket,
+// --abstract-socket, --reuse-port). Set once before binding; the stats
+// socket binds with the defaults.
+struct SocketOptions {
+  std::string chmod;          // octal mode for unix sockets ("" = leave)
+  std::string chown;          // USER[:GROUP] for unix sockets ("" = leave)
+  bool abstract = false;      // bind unix paths in the abstract namespace
+  bool reuse_port = false;    // SO_REUSEPORT on TCP sockets
+};
+void set_socket_options(const SocketOptions& o);
+
+// Checks an address as an option is read: a port must be a number from 0
+// (any free port) to 65535. Returns "" or the reason.
+std::string check_address(const std::string& spec);
+
 // Binds and listens on spec ("host:port", ":port", "[v6]:port", or a unix
 // socket path: anything without ':' or starting with "unix:"). Returns an
 // empty string on success, else the reason.

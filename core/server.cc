@@ -1,6 +1,7 @@
 #include "core/server.hh"
 
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -9,6 +10,7 @@
 #include <cstring>
 
 #include "core/config.hh"
+#include "core/deploy.hh"
 #include "core/limits.hh"
 #include "core/listener.hh"
 #include "core/log.hh"
@@ -99,6 +101,18 @@ int run_server(int argc, char** argv) {
   std::string refusal = check_async_limits(cfg, suspend == "fibers");
   if (!refusal.empty()) return usage_error(refusal);
 
+  // Log files first, so everything after lands in them (as uWSGI does).
+  const bool check_only = getenv("SPINDLE_CHECK_ONLY") != nullptr;
+  const bool reloading = getenv("SPINDLE_LISTEN_FDS") != nullptr;
+  if (!cfg.umask.empty()) ::umask(static_cast<mode_t>(strtoul(cfg.umask.c_str(), nullptr, 8)));
+  if (!cfg.daemonize.empty() && !check_only && !reloading) {
+    std::string why = daemonize(cfg.daemonize, cfg.logfile_chmod);
+    if (!why.empty()) return usage_error("--daemonize: " + why);
+  } else if (!cfg.logto.empty() || !cfg.daemonize.empty()) {
+    const std::string& file = cfg.logto.empty() ? cfg.daemonize : cfg.logto;
+    std::string why = log_to_file(file, cfg.logfile_chmod);
+    if (!why.empty()) return usage_error("--logto: " + why);
+  }
   log_fates(table, cfg);
   remember_start_dir();
   for (const std::string& kv : cfg.env) {
@@ -116,12 +130,22 @@ int run_server(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
 
   // A reload's trial run (see master.cc): load the app, bind nothing.
-  if (getenv("SPINDLE_CHECK_ONLY")) {
+  if (check_only) {
+    if (std::string why = drop_privileges(cfg.uid, cfg.gid); !why.empty()) {
+      log(Level::kError, "%s", why.c_str());
+      return 1;
+    }
     for (Plugin* p : plugins())
       if (!p->master_init(cfg)) return 1;
     return 0;
   }
 
+  SocketOptions so;
+  so.chmod = cfg.chmod_socket;
+  so.chown = cfg.chown_socket;
+  so.abstract = cfg.abstract_socket;
+  so.reuse_port = cfg.reuse_port;
+  set_socket_options(so);
   std::vector<Listener> listeners;
   auto add_listener = [&](Proto proto, const std::string& spec) {
     Listener l;
@@ -144,16 +168,55 @@ int run_server(int argc, char** argv) {
         inherited ? " (inherited)" : "");
   }
 
+  // Files written as root, then the change of user, then the app.
+  std::vector<std::string> unix_paths;
+  for (const Listener& l : listeners)
+    if (l.unix_socket && !l.bound.empty() && l.bound.front() != '@') unix_paths.push_back(l.bound);
+  auto fail = [&](const std::string& why) {
+    log(Level::kError, "%s", why.c_str());
+    if (cfg.vacuum) vacuum(cfg, unix_paths);
+    return 1;
+  };
+  if (!cfg.pidfile.empty()) {
+    if (std::string why = write_pidfile(cfg.pidfile, cfg.safe_pidfile); !why.empty())
+      return fail("--pidfile: " + why);
+  }
+  if (std::string why = drop_privileges(cfg.uid, cfg.gid); !why.empty()) return fail(why);
+  if (!cfg.uid.empty() || !cfg.gid.empty())
+    log(Level::kInfo, "running as uid %d gid %d", static_cast<int>(getuid()),
+        static_cast<int>(getgid()));
+  if (!cfg.pidfile2.empty()) {
+    if (std::string why = write_pidfile(cfg.pidfile2, cfg.safe_pidfile2); !why.empty())
+      return fail("--pidfile2: " + why);
+  }
+  if (!cfg.logto2.empty()) {
+    if (std::string why = log_to_file(cfg.logto2, cfg.logfile_chmod); !why.empty())
+      return fail("--logto2: " + why);
+  }
+
   for (Plugin* p : plugins()) {
     if (!p->master_init(cfg)) {
       log(Level::kError, "start-up failed in the %.*s plugin", static_cast<int>(p->name().size()),
           p->name().data());
+      if (cfg.vacuum) vacuum(cfg, unix_paths);
       return 1;
+    }
+  }
+  if (!cfg.daemonize2.empty() && !reloading) {
+    if (std::string why = daemonize(cfg.daemonize2, cfg.logfile_chmod); !why.empty())
+      return fail("--daemonize2: " + why);
+    // The master has a new pid now.
+    for (const std::string* p : {&cfg.pidfile, &cfg.pidfile2}) {
+      if (p->empty()) continue;
+      if (std::string why = write_pidfile(*p, false); !why.empty())
+        log(Level::kWarn, "--daemonize2: %s", why.c_str());
     }
   }
   log(Level::kInfo, "master (pid %d): %d worker(s), %d async core(s) each, loop %s, suspend %s",
       static_cast<int>(getpid()), cfg.processes, cfg.async, cfg.loop.c_str(), suspend.c_str());
-  return run_master(cfg, listeners, argv);
+  int status = run_master(cfg, listeners, argv);
+  if (cfg.vacuum) vacuum(cfg, unix_paths);
+  return status;
 }
 
 }  // namespace spindle::core

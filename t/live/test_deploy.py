@@ -1,0 +1,196 @@
+"""Deployments moved from uWSGI: the ini files of examples/deploy/ started
+as they are, sockets with their owners and modes, the change of user, the
+pidfile, --vacuum, log files, and addresses refused before anything binds."""
+
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+
+import pytest
+import requests
+
+from harness import RawConn, build_request, example, run_spindle, wait_until
+
+NGINX = "/usr/sbin/nginx"
+UWSGI_PARAMS = "/etc/nginx/uwsgi_params"
+AS_ROOT = os.geteuid() == 0
+
+
+def read_pid(path):
+    with open(path) as f:
+        return int(f.read().strip())
+
+
+def process_user(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("Uid:"):
+                return pwd.getpwuid(int(line.split()[1])).pw_name
+    return None
+
+
+@pytest.mark.parametrize("addr", ["127.0.0.1:99999", ":65536", "[::1]:123456", "127.0.0.1:x"])
+def test_port_out_of_range_exits_2(tmp_path, addr):
+    for opt in ("--http-socket", "--socket", "--http"):
+        rc, out, err = run_spindle([opt, addr, "--wsgi-file", example("hello.py")], tmp_path)
+        assert rc == 2, (opt, addr, err)
+        lines = [l for l in err.splitlines() if l.strip()]
+        assert len(lines) == 1 and addr in lines[0] and "65535" in lines[0], lines
+
+
+NGINX_CONF = """
+{user}
+worker_processes 1;
+pid {d}/nginx.pid;
+error_log {d}/error.log;
+events {{ worker_connections 64; }}
+http {{
+    access_log {d}/access.log;
+    client_body_temp_path {d}/client_body;
+    proxy_temp_path {d}/proxy;
+    fastcgi_temp_path {d}/fastcgi;
+    uwsgi_temp_path {d}/uwsgi;
+    scgi_temp_path {d}/scgi;
+    server {{
+        listen unix:{d}/nginx.sock;
+        location / {{
+            include {params};
+            uwsgi_pass unix:{sock};
+        }}
+    }}
+}}
+"""
+
+
+@pytest.mark.skipif(not AS_ROOT, reason="changing user needs root")
+def test_django_behind_nginx_as_www_data(spindle, tmp_path):
+    """examples/deploy/django_nginx.ini unchanged: a unix socket owned by
+    www-data with mode 660, the master and workers running as www-data, a
+    pidfile, nginx's workers (www-data) in front; --vacuum removes the socket
+    and the pidfile at exit."""
+    if not os.access(NGINX, os.X_OK):
+        pytest.skip("nginx not installed")
+    # www-data must be able to reach the run directory (pytest's own
+    # directories are private to root).
+    import pathlib
+    import tempfile
+    run = pathlib.Path(tempfile.mkdtemp(prefix="spindle-run-", dir="/tmp"))
+    os.chmod(run, 0o755)
+    shutil.chown(run, "www-data", "www-data")
+    try:
+        django_behind_nginx(spindle, tmp_path, run)
+    finally:
+        shutil.rmtree(run, ignore_errors=True)
+
+
+def django_behind_nginx(spindle, tmp_path, run):
+    s = spindle("--ini", example("deploy/django_nginx.ini"), processes=2,
+                env={"RUN_DIR": str(run)}, extra=False)
+    sock = run / "site.sock"
+    st = os.stat(sock)
+    assert oct(st.st_mode & 0o777) == "0o660"
+    assert pwd.getpwuid(st.st_uid).pw_name == "www-data"
+    pid = read_pid(run / "site.pid")
+    assert pid == s.pid
+    assert process_user(pid) == "www-data"
+    for _, wpid in s.worker_pids().items():
+        assert process_user(wpid) == "www-data"
+
+    ngx_dir = run / "nginx"
+    ngx_dir.mkdir()
+    conf = ngx_dir / "nginx.conf"
+    conf.write_text(NGINX_CONF.format(d=ngx_dir, params=UWSGI_PARAMS, sock=sock,
+                                      user="user www-data;"))
+    log = open(ngx_dir / "stderr.log", "wb")
+    proc = subprocess.Popen([NGINX, "-e", str(ngx_dir / "error.log"), "-c", str(conf),
+                             "-p", str(ngx_dir), "-g", "daemon off;"],
+                            stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+    front = str(ngx_dir / "nginx.sock")
+
+    def up():
+        assert proc.poll() is None, (ngx_dir / "error.log").read_text()
+        if not os.path.exists(front):
+            return False
+        try:
+            RawConn(front, 2).close()
+            return True
+        except OSError:
+            return False
+    try:
+        wait_until(up, 20, what="nginx socket")
+        with RawConn(front, 15) as c:
+            c.send(build_request("GET", "/items/7/", extra=[("Connection", "close")]))
+            r = c.read_response("GET")
+        assert r.status == 200, (r, (ngx_dir / "error.log").read_text())
+        assert b"7" in r.body
+        # nginx's worker, not root, made the connection.
+        workers = subprocess.run(["ps", "-o", "user=", "--ppid", str(proc.pid)],
+                                 capture_output=True, text=True).stdout.split()
+        assert workers and set(workers) == {"www-data"}
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+        log.close()
+    s.stop()
+    assert not os.path.exists(sock)
+    assert not os.path.exists(run / "site.pid")
+
+
+def test_container_file_from_environment(spindle, tmp_path):
+    """examples/deploy/container.ini: the port from $(PORT), defaults with
+    $(VAR:-default), and UWSGI_PROCESSES overriding the file."""
+    import socket
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    s = spindle("--ini", example("deploy/container.ini"), processes=2,
+                env={"PORT": str(port), "UWSGI_PROCESSES": "2", "APP_ENV": "ci"}, extra=False)
+    assert s.port == port
+    assert sorted(s.worker_pids()) == [1, 2]
+    r = requests.get("http://127.0.0.1:%d/" % port, timeout=10)
+    assert r.status_code == 200
+    assert "--need-app" in s.log_text() and "no effect here" in s.log_text()
+
+
+@pytest.mark.parametrize("deploy,processes", [(None, 1), ("staging", 2)])
+def test_sections_file(spindle, deploy, processes):
+    """examples/deploy/sections.ini: %d, if-env / if-not-env, ini = :section."""
+    env = {"DEPLOY": deploy} if deploy else {}
+    s = spindle("--ini", example("deploy/sections.ini"), processes=processes, env=env,
+                extra=False)
+    assert sorted(s.worker_pids()) == list(range(1, processes + 1))
+
+    def getenv(name):
+        return requests.get(s.url + "/getenv", params={"name": name}, timeout=10).json()["value"]
+    assert getenv("DEPLOY_NAME") == (deploy or "development")
+    assert getenv("CONF_FILE") == "sections"
+
+
+def test_abstract_socket_reuse_port_logto_umask(spindle, tmp_path):
+    name = "@spindle-test-%d" % os.getpid()
+    # --logto the file the harness reads, so it still sees the server start.
+    logfile = tmp_path / "spindle" / "spindle.log"
+    pidfile = tmp_path / "p.pid"
+    s = spindle("--socket", name, "--http-socket", "127.0.0.1:0", "--reuse-port",
+                "--wsgi-file", example("hello.py"), "--logto", str(logfile),
+                "--logfile-chmod", "600", "--umask", "027", "--pidfile", str(pidfile),
+                "--vacuum")
+    assert "bound socket %s" % name in logfile.read_text()
+    assert oct(os.stat(logfile).st_mode & 0o777) == "0o600"
+    assert oct(os.stat(pidfile).st_mode & 0o777) == "0o640"
+    assert read_pid(pidfile) == s.pid
+    assert requests.get(s.url, timeout=10).status_code == 200
+    # An abstract socket has no file; it is reached by name.
+    import socket
+    c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    c.connect("\0" + name[1:])
+    c.close()
+    s.stop()
+    assert not pidfile.exists()
