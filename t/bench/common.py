@@ -24,7 +24,8 @@ RESULTS = HERE / "RESULTS.md"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 HOST = "127.0.0.1"
 READY_TIMEOUT = 20.0
-DISTURBED = 0.10  # share of the server's CPU taken by other load above which a row is disturbed
+DISTURBED = 0.10  # share of the server's CPU taken by other load above which a row is re-measured
+MARK_OTHERS = 0.05  # ... above which a row (or a round of a pair) is marked in the tables
 
 
 # --------------------------------------------------------------------------
@@ -41,6 +42,8 @@ class Settings:
     verbose: bool = False
     repeat: int = 1                # measured runs per row; the least disturbed one is kept
     retry_disturbed: bool = True   # one more run when the best one was disturbed
+    pair_rounds: int = 5           # alternating rounds per side-by-side pair (0: no pairs)
+    pair_slice: int = 2            # seconds per server per round
 
 
 def pinned(cpu: Optional[str], argv: list[str]) -> list[str]:
@@ -357,6 +360,7 @@ def measure_wrk(sc: "Scenario", st: Settings, srv: Running) -> dict:
     m1 = cpu_seconds(master)
     res = parse_wrk(out, closes=sc.closes)
     res["wrk_output"] = out
+    res["duration_s"] = st.duration
     n = res["requests"] or 1
     if all(x is not None for x in w0 + w1):
         res["worker_cpu_s"] = sum(b - a for a, b in zip(w0, w1))

@@ -3,10 +3,16 @@
 The benchmark process itself opens the connections (non-blocking sockets and
 a selector), each sending one `GET /?s=SLEEP`, in batches, and waits until
 the app's shared counter (apps/_parked.py, a file named by BENCH_PARKED_FILE)
-says they are all asleep. The worker's VmRSS is read before -- idle, after a
-short wrk warm-up -- and once every request is parked; the growth divided by
-the number parked is the cost of one parked request (its suspended context,
+says they are all asleep. The worker's VmRSS is read first from the plain
+worker, as it started with the same --async and before any request (a server
+that makes every async core at start pays for them there), then, after a
+short wrk warm-up, once every request is parked; the growth divided by the
+number parked is the cost of one parked request (its suspended context,
 connection and request state, the app's frames).
+
+measure_cores() is the socketless variant: apps/park_cores.py parks N cores in
+spindle.sleep from the worker's loop, and the growth per core and the time to
+park them all are read the same way.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Callable, Optional
 
-from common import HOST, Running, Scenario, Settings, pinned
+from common import HOST, Running, Scenario, Settings, http_get, pinned
 
 PARKED = 10_000        # requests parked at once
 SLEEP_S = 20           # how long each one sleeps
@@ -132,19 +138,24 @@ class Clients:
         self.socks.clear()
 
 
-def measure_parked(sc: Scenario, st: Settings, srv: Running) -> dict:
+def fd_budget(margin: int = 100) -> int:
+    """Connections this process (and a server with the same limit) can hold at once."""
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0] - margin
+
+
+def measure_parked(sc: Scenario, st: Settings, srv: Running, count: int = PARKED) -> dict:
     counter = srv.extra["counter"]
-    warm_up(st, srv.port)
     time.sleep(SETTLE_S)
-    before = workers_rss_kib(srv)
-    res = {"rss_before_kib": before, "target_parked": PARKED}
+    before = workers_rss_kib(srv)  # the plain worker, before any request
+    warm_up(st, srv.port)
+    res = {"rss_before_kib": before, "target_parked": count}
     clients = Clients(srv.port, f"GET /?s={SLEEP_S} HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode())
     t0 = time.monotonic()
     # Every request must be parked well before the first one wakes.
     deadline = t0 + SLEEP_S * 0.6
     try:
-        while len(clients.socks) < PARKED and time.monotonic() < deadline:
-            clients.open(min(BATCH, PARKED - len(clients.socks)))
+        while len(clients.socks) < count and time.monotonic() < deadline:
+            clients.open(min(BATCH, count - len(clients.socks)))
             batch_end = min(deadline, time.monotonic() + BATCH_WAIT_S)
             while time.monotonic() < batch_end:
                 clients.pump(0.01)
@@ -159,8 +170,8 @@ def measure_parked(sc: Scenario, st: Settings, srv: Running) -> dict:
         if before is not None and after is not None and parked > 0:
             res["kib_per_parked"] = (after - before) / parked
         notes = []
-        if parked < PARKED:
-            notes.append(f"only {parked:,} of {PARKED:,} parked")
+        if parked < count:
+            notes.append(f"only {parked:,} of {count:,} parked")
         if clients.early_sample:
             first = clients.early_sample.decode("latin-1").splitlines()[0][:60]
             notes.append(f"first early answer: {first!r}")
@@ -172,4 +183,58 @@ def measure_parked(sc: Scenario, st: Settings, srv: Running) -> dict:
             res["note"] = "; ".join(notes)
     finally:
         clients.close()
+    return res
+
+
+def measure_fd_limit(sc: Scenario, st: Settings, srv: Running) -> dict:
+    """As many parked connections as the descriptor limit allows (both ends
+    run under the same limit)."""
+    return measure_parked(sc, st, srv, fd_budget())
+
+
+CORES = 100_000
+CORES_SLEEP_S = 120
+
+
+def vm_pte_kib(pid: int) -> Optional[int]:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmPTE:"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def measure_cores(sc: Scenario, st: Settings, srv: Running, count: int = CORES) -> dict:
+    """count cores parked in spindle.sleep by apps/park_cores.py, no sockets."""
+    counter = srv.extra["counter"]
+    time.sleep(SETTLE_S)
+    pid = srv.worker_pids[0]
+    before, pte0 = vm_rss_kib(pid), vm_pte_kib(pid)
+    res = {"rss_before_kib": before, "target_parked": count}
+    t0 = time.monotonic()
+    http_get(srv.port, f"/park?n={count}&s={CORES_SLEEP_S}", timeout=30)
+    deadline = t0 + CORES_SLEEP_S * 0.6
+    while read_counter(counter) < count and time.monotonic() < deadline:
+        time.sleep(0.01)
+    res["park_s"] = time.monotonic() - t0
+    time.sleep(SETTLE_S)
+    parked = read_counter(counter)
+    after, pte1 = vm_rss_kib(pid), vm_pte_kib(pid)
+    res.update(parked=parked, rss_parked_kib=after)
+    if before and after and parked:
+        res["kib_per_parked"] = (after - before) / parked
+    notes = []
+    if pte0 is not None and pte1 is not None and parked:
+        notes.append(f"page tables (not in RSS) {(pte1 - pte0) / parked:.2f} KiB per core")
+    try:
+        with open(f"/proc/{pid}/maps") as f:
+            notes.append(f"{sum(1 for _ in f):,} memory mappings")
+    except OSError:
+        pass
+    if parked < count:
+        notes.append(f"only {parked:,} of {count:,} parked")
+    res["note"] = "; ".join(notes)
     return res

@@ -8,7 +8,7 @@ import platform
 import subprocess
 from typing import Optional
 
-from common import DISTURBED, RESULTS, ROOT, Scenario, Settings
+from common import DISTURBED, MARK_OTHERS, RESULTS, ROOT, Scenario, Settings
 from parked import PARKED, SLEEP_S
 from scenarios import UNITS, Target
 
@@ -48,7 +48,7 @@ def results_table(rows: list[tuple[Scenario, dict]]) -> list[str]:
             fmt(r.get("p99_ms"), ".3f"), fmt(r.get("worker_us_per_req"), ".1f"),
             fmt(r.get("master_us_per_req"), ".2f"),
             "-" if util is None else f"{util * 100:.0f}%",
-            "-" if others is None else f"{others * 100:.0f}%",
+            "-" if others is None else f"{others * 100:.0f}%{' ⚠' if others > MARK_OTHERS else ''}",
             r.get("errors", "-"), "; ".join(row_notes(sc, r))))
     return out
 
@@ -58,7 +58,7 @@ def wrk_rows(rows):
 
 
 def parked_table(rows) -> list[str]:
-    out = ["| scenario | server | parked | time to park s | worker RSS idle MiB | "
+    out = ["| scenario | server | parked | time to park s | plain worker RSS MiB | "
            "RSS parked MiB | growth MiB | KiB per parked request | note |",
            "|---|---|---:|---:|---:|---:|---:|---:|---|"]
     for sc, r in rows:
@@ -111,8 +111,13 @@ def probe_lines(rows) -> list[str]:
     return out
 
 
-def target_value(t: Target, results: dict) -> tuple[Optional[float], str]:
-    """The figure a target checks, and why it is missing if it is."""
+def target_value(t: Target, results: dict, pairs: Optional[dict] = None
+                 ) -> tuple[Optional[float], str]:
+    """The figure a target checks, and why it is missing if it is. A ratio
+    measured in alternating rounds (pairs.py) is the median of the rounds'."""
+    pair = (pairs or {}).get((t.row, t.baseline))
+    if pair is not None and t.metric in pair.ratios:
+        return pair.median(t.metric), ""
     a = results.get(t.row)
     b = results.get(t.baseline) if t.baseline else None
     if a is None or (t.baseline and b is None):
@@ -128,14 +133,19 @@ def target_value(t: Target, results: dict) -> tuple[Optional[float], str]:
     return va / vb, ""
 
 
-def targets_table(targets: list[Target], results: dict) -> tuple[list[str], list[str]]:
-    out = ["| spindle row | figure | against | value | target | verdict |",
-           "|---|---|---|---:|---|---|"]
+def targets_table(targets: list[Target], results: dict, pairs: Optional[dict] = None
+                  ) -> tuple[list[str], list[str]]:
+    out = ["| spindle row | figure | against | value | rounds' spread | target | verdict |",
+           "|---|---|---|---:|---:|---|---|"]
     verdicts = []
     for t in targets:
         if t.row not in results and (t.baseline is None or t.baseline not in results):
             continue
-        v, why = target_value(t, results)
+        v, why = target_value(t, results, pairs)
+        pair = (pairs or {}).get((t.row, t.baseline))
+        spread = pair.spread(t.metric) if pair is not None and t.metric in pair.ratios else None
+        spread_cell = "-" if spread is None else f"{spread * 100:.0f}%" + (
+            " ⚠" if pair.marked else "")
         sym = {">=": "≥", "<=": "≤", "<": "<", "": ""}[t.op]
         unit = "×" if t.baseline else ""
         if v is None:
@@ -150,7 +160,7 @@ def targets_table(targets: list[Target], results: dict) -> tuple[list[str], list
         goal = "-" if t.bound is None else f"{sym} {t.bound:g}{unit}"
         out.append(f"| {t.row} | {UNITS.get(t.metric, t.metric)}"
                    f"{' ratio' if t.baseline else ''} | {t.baseline or '-'} | "
-                   f"{fmt(v, spec)}{unit if v is not None else ''} | {goal} | "
+                   f"{fmt(v, spec)}{unit if v is not None else ''} | {spread_cell} | {goal} | "
                    f"{verdict} |")
     return out, verdicts
 
@@ -212,7 +222,7 @@ def ceiling(duration: float, overhead: float, conns: int = 1000, wait: float = 0
     return conns * int(duration / (wait + overhead)) / duration
 
 
-def write_results(st: Settings, rows, table, comp) -> None:
+def write_results(st: Settings, rows, table, comp, pair_lines=()) -> None:
     lines = ["# spindle benchmark results", "",
              "Written by `t/bench/run.py` (`make bench`); see `t/bench/README.md` for how to read it.",
              "", "## Machine", "", *machine_info(st), ""]
@@ -228,18 +238,29 @@ def write_results(st: Settings, rows, table, comp) -> None:
                   f"{ceiling(st.duration, 0.001):,.0f} req/s at {st.duration} s with 1 ms of "
                   f"overhead per request, {ceiling(st.duration, 0.002):,.0f} with 2 ms (wrk "
                   "counts from the start, before the first answers).", "", *table, ""]
-    disturbed = [sc.name for sc, r in wrk_rows(rows) if r.get("others_util", 0.0) > DISTURBED]
+    if len(pair_lines) > 2:
+        lines += ["## Side by side, in alternating rounds", "",
+                  "Each pair judged by a ratio runs both servers at once and measures them in "
+                  f"turns (A, B, A, B…), {st.pair_rounds} rounds of {st.pair_slice} s each after "
+                  "a warm-up of each; a round's ratio is A / B in that round. The verdict takes "
+                  "the median; the spread is (max − min) / median. `*`: a round in which other "
+                  "processes took more than 5% of the server's CPU. The throughput table's line "
+                  "for a paired row sums its slices.", "", *pair_lines, ""]
+    disturbed = [sc.name for sc, r in wrk_rows(rows) if r.get("others_util", 0.0) > MARK_OTHERS]
     if disturbed:
-        lines += [f"Disturbed: on {len(disturbed)} of {len(wrk_rows(rows))} rows other load took "
-                  f"over 10% of the server's CPU (load average {os.getloadavg()[0]:.1f} at the "
+        lines += [f"Disturbed (⚠): on {len(disturbed)} of {len(wrk_rows(rows))} rows other load took "
+                  f"over 5% of the server's CPU (load average {os.getloadavg()[0]:.1f} at the "
                   f"end: {', '.join(disturbed)}), so their req/s and latency understate the "
                   "server; CPU per request holds up better. Rerun on a quiet machine for figures "
                   "to quote.", ""]
     if any(sc.kind == "parked" for sc, _ in rows):
         lines += ["## Parked memory", "",
                   f"{PARKED:,} requests asleep at once ({SLEEP_S} s each) on one worker, opened "
-                  "by the benchmark itself in batches; worker VmRSS idle (after a warm-up) and "
-                  "once the app's own counter shows them all parked.", "", *parked_table(rows), ""]
+                  "by the benchmark itself in batches (c100k/fds: as many as the descriptor "
+                  "limit allows; c100k/cores: 100,000 cores parked by the app itself, no "
+                  "sockets); worker VmRSS of the plain worker (same --async, before any "
+                  "request) and once the app's own counter shows them all parked.", "",
+                  *parked_table(rows), ""]
     if any(sc.kind == "switch" for sc, _ in rows):
         lines += ["## Switch cost", "", *switch_table(rows), ""]
     if any(sc.kind == "probe" for sc, _ in rows):

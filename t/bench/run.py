@@ -35,6 +35,7 @@ from pathlib import Path
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from common import RESULTS, ROOT, Settings, run_scenario  # noqa: E402
+from pairs import merged, pairs_of, pairs_table, run_pair  # noqa: E402
 from report import (fmt, parked_table, probe_lines, results_table, switch_table,  # noqa: E402
                     targets_table, write_results)
 from scenarios import SCENARIOS, TARGETS  # noqa: E402
@@ -70,6 +71,10 @@ def main() -> int:
                     help="measured runs per throughput row; keep the one least disturbed (1)")
     ap.add_argument("--no-retry", action="store_true",
                     help="do not measure a throughput row again when other load disturbed it")
+    ap.add_argument("--rounds", type=int, default=5,
+                    help="alternating rounds per side-by-side pair (5; 0: measure rows one by one)")
+    ap.add_argument("--slice", type=int, default=2,
+                    help="seconds per server per round of a pair (2)")
     ap.add_argument("-v", "--verbose", action="store_true", help="print wrk's output per row")
     args = ap.parse_args()
 
@@ -109,12 +114,18 @@ def main() -> int:
                       server_cpu=(args.server_cpu or None) if pin else None,
                       client_cpu=(args.client_cpu or None) if pin else None,
                       spindle=args.spindle.resolve(), workdir=Path(tmp), verbose=args.verbose,
-                      repeat=args.repeat, retry_disturbed=not args.no_retry)
-        rows = []
+                      repeat=args.repeat, retry_disturbed=not args.no_retry,
+                      pair_rounds=args.rounds, pair_slice=args.slice)
+        pairs = pairs_of(TARGETS, scenarios) if args.rounds > 0 else []
+        paired = {n for p in pairs for n in p}
+        by_name = {sc.name: sc for sc in scenarios}
+        done = {}
         for sc in scenarios:
+            if sc.name in paired:
+                continue  # measured in alternating rounds below
             print(f"== {sc.name} ({sc.server}) ...", end="", flush=True)
             r = run_scenario(sc, st)
-            rows.append((sc, r))
+            done[sc.name] = r
             if "skipped" in r:
                 print(f" SKIPPED: {r['skipped']}")
                 if args.verbose and r.get("log"):
@@ -123,11 +134,29 @@ def main() -> int:
                 print(summary(r, sc.kind))
                 if args.verbose and r.get("wrk_output"):
                     print(r["wrk_output"])
+        slices, argv, measured = {}, {}, []
+        for a, b in pairs:
+            print(f"== {a} vs {b}, {args.rounds} alternating rounds of {args.slice} s ...",
+                  end="", flush=True)
+            p = run_pair(by_name[a], by_name[b], st, args.rounds, args.slice, slices, argv)
+            measured.append(p)
+            print(f" SKIPPED: {p.skipped}" if p.skipped else "".join(
+                f" {f}: {p.median(f):.2f}× (spread {(p.spread(f) or 0) * 100:.0f}%)"
+                for f in p.ratios))
+        for name in paired:
+            if name in slices:
+                done[name] = merged(by_name[name], slices[name], argv[name],
+                                    f"{len(slices[name])} alternating slices")
+            else:
+                done[name] = {"skipped": "its pair did not run"}
+        rows = [(sc, done[sc.name]) for sc in scenarios if sc.name in done]
+        pair_lines = pairs_table(measured)
 
     table = results_table(rows)
     results = {sc.name: r for sc, r in rows}
-    comp, verdicts = targets_table(TARGETS, results)
-    for title, lines in (("", table), ("parked memory", parked_table(rows)),
+    comp, verdicts = targets_table(TARGETS, results, {(p.row, p.baseline): p for p in measured})
+    for title, lines in (("", table), ("side by side, alternating rounds", pair_lines),
+                         ("parked memory", parked_table(rows)),
                          ("switch cost", switch_table(rows)), ("", probe_lines(rows))):
         if len(lines) > 2 or (lines and not lines[0].startswith("|")):
             print()
@@ -139,7 +168,7 @@ def main() -> int:
         print("targets (a ratio is spindle / the row under 'against')")
         print("\n".join(comp))
     if not args.no_write:
-        write_results(st, rows, table, comp)
+        write_results(st, rows, table, comp, pair_lines)
         print(f"\nwrote {RESULTS.relative_to(ROOT)}")
     return 0
 

@@ -12,7 +12,7 @@ import signal
 from typing import Optional
 
 from common import (APPS, WRK_1000, Scenario, start_gunicorn, start_spindle, start_uwsgi)
-from parked import measure_parked, with_counter
+from parked import measure_cores, measure_fd_limit, measure_parked, with_counter
 from probes import measure_ugreen, switch_bench
 from scrape import measure_scraped, start_watched
 
@@ -60,6 +60,12 @@ GUNICORN_GEVENT = ["-k", "gevent", "--worker-connections", "1000", "--backlog", 
 # sleepers: spindle gets a short reload mercy, gunicorn SIGQUIT (uWSGI's
 # SIGINT already kills its workers).
 SPINDLE_PARKED = ["--async", "10000", "--listen", "10000", "--worker-reload-mercy", "1"]
+# The C100K rows: as many parked connections as the descriptor limit lets one
+# worker hold (--async above it, so the limit decides), and 100,000 cores
+# parked in spindle.sleep with no socket at all (apps/park_cores.py).
+SPINDLE_FDS = ["--async", "100000", "--listen", "10000", "--worker-reload-mercy", "1"]
+SPINDLE_CORES = ["--async", "100010", "--worker-reload-mercy", "1"]
+PARK_CORES = APPS / "park_cores.py"
 # Each parked uWSGI request holds two descriptors (its socket and its timerfd):
 # where the hard limit is 20,000 and cannot be raised, the last few fail with EMFILE.
 UWSGI_PARKED = ["--async", "10000", "--greenlet", "--max-fd", "20000", "--listen", "1024"]
@@ -129,6 +135,13 @@ SCENARIOS: list[Scenario] = [
     Scenario("parked/gunicorn-gevent", "gunicorn -k gevent", SLEEP_GEVENT,
              with_counter(start_gunicorn(GUNICORN_PARKED, stop_signal=signal.SIGQUIT)),
              measure=measure_parked, kind="parked"),
+    # --- C100K: parked connections up to the descriptor limit, 100,000 socketless cores
+    Scenario("c100k/fds-spindle", "spindle --async 100000 (fibers), up to the fd limit",
+             SLEEP_SPINDLE, with_counter(start_spindle(SPINDLE_FDS)),
+             measure=measure_fd_limit, kind="parked"),
+    Scenario("c100k/cores-spindle", "spindle --async 100010: 100,000 cores in spindle.sleep",
+             PARK_CORES, with_counter(start_spindle(SPINDLE_CORES)),
+             measure=measure_cores, kind="parked"),
     # --- suspend+resume round trips, and why uWSGI's async row is not --ugreen
     Scenario("switch/py_switch", "fibers + PyThreadState swap", None, None,
              measure=switch_bench("py_switch"), kind="switch"),
@@ -151,7 +164,8 @@ class Target:
 
 UNITS = {"rps": "req/s", "p99_ms": "p99 ms", "worker_us_per_req": "CPU/req",
          "server_us_per_req": "worker+master CPU/req",
-         "kib_per_parked": "KiB per parked request", "ns": "ns per round trip"}
+         "kib_per_parked": "KiB per parked request", "ns": "ns per round trip",
+         "park_s": "seconds to park them all"}
 
 
 def throughput(row: str, baseline: str, rps: float = 1.3, cpu: float = 0.6) -> list[Target]:
@@ -163,7 +177,9 @@ TARGETS: list[Target] = [
     *throughput("hello/spindle", "hello/uwsgi"),
     *throughput("hello/spindle", "hello/uwsgi-http11"),
     *throughput("chunks/spindle", "chunks/uwsgi"),
-    *throughput("chunks/spindle", "chunks/uwsgi-http11"),
+    *throughput("chunks/spindle", "chunks/uwsgi-http11", cpu=0.5),
+    # A 3-chunk generator costs little more than hello world.
+    Target("chunks/spindle", "worker_us_per_req", "<=", 1.6, "hello/spindle"),
     Target("sleep/spindle", "rps", ">=", 9800),
     Target("sleep/spindle", "p99_ms", "<=", 115),
     Target("sleep/spindle", "worker_us_per_req", "<", 0.5, "sleep/gunicorn-gevent"),
@@ -180,7 +196,11 @@ TARGETS: list[Target] = [
     # the difference the timer hides: at most half of uWSGI's.
     *(Target(f"tornado/timer/spindle-{e}", "worker_us_per_req", "<=", 0.5, "tornado/timer/uwsgi")
       for e in ("greenlet", "fibers")),
-    Target("parked/spindle", "kib_per_parked", "<=", 10),
+    # Counted from a plain worker with the same --async (cores are made on demand).
+    Target("parked/spindle", "kib_per_parked", "<=", 8),
+    Target("c100k/fds-spindle", "kib_per_parked", "<=", 8),
+    Target("c100k/cores-spindle", "kib_per_parked", "", None),
+    Target("c100k/cores-spindle", "park_s", "", None),
     # Being watched (stats + metrics read once a second) costs at most 3% more
     # CPU per request, the master's included.
     Target("hello/spindle-stats", "server_us_per_req", "<=", 1.03, "hello/spindle"),
