@@ -5,6 +5,12 @@
 // provide loop engines, suspend engines or the application, and hook the
 // server's phases. Every hook has a do-nothing default.
 //
+// A plugin names the plugins it needs (depends_on()); the registry runs
+// every hook of a plugin after those of the plugins it needs, whatever the
+// PLUGINS order, and a binary built without a needed plugin refuses to start
+// with one line naming both. No plugin asks for another by name otherwise.
+// The native fibers suspend engine is registered the same way, by core.
+//
 // Phases, in order
 //   add_options,         before parsing the command line
 //   add_engine_options
@@ -44,6 +50,8 @@ class Plugin {
  public:
   virtual ~Plugin() = default;
   virtual std::string_view name() const = 0;
+  // The plugins whose hooks must run before this one's (by name).
+  virtual std::vector<std::string_view> depends_on() const { return {}; }
 
   virtual void add_options(OptionTable&) {}
   // For options that choose engines or core settings (--tornado N, --greenlet):
@@ -73,7 +81,19 @@ class Plugin {
   virtual App* app() { return nullptr; }
 };
 
-// The embedded plugins, in PLUGINS order (generated build/plugins.cc).
+// The plugins, each after the ones it depends on (core/plugin_registry.cc);
+// ties keep the built-in fibers engine first, then the PLUGINS order.
 const std::vector<Plugin*>& plugins();
+
+// Empty, or why the plugin set cannot run (a missing or circular
+// dependency), in one line. run_server() refuses to start then.
+const std::string& plugins_error();
+
+// Orders `in` so that each plugin follows those it depends on, stable
+// otherwise. Returns "" or the reason it cannot (for plugins_error()).
+std::string order_plugins(const std::vector<Plugin*>& in, std::vector<Plugin*>* out);
+
+// The embedded plugins in PLUGINS order (generated build/plugins.cc).
+const std::vector<Plugin*>& built_plugins();
 
 }  // namespace spindle::core

@@ -53,7 +53,6 @@ void log_fates(const OptionTable& table, const Config& cfg) {
 
 std::string engine_list(bool loops) {
   std::string out;
-  if (!loops) out = "fibers";
   for (Plugin* p : plugins()) {
     for (std::string_view n : loops ? p->loop_names() : p->suspend_names()) {
       if (!out.empty()) out += ", ";
@@ -67,6 +66,10 @@ std::string engine_list(bool loops) {
 
 int run_server(int argc, char** argv) {
   static Config cfg;
+  if (!plugins_error().empty()) {
+    fprintf(stderr, "spindle: %s\n", plugins_error().c_str());
+    return 1;
+  }
   OptionTable table;
   add_core_options(table, cfg);
   for (Plugin* p : plugins()) {
@@ -92,7 +95,7 @@ int run_server(int argc, char** argv) {
                        engine_list(true) + ")");
   std::string suspend = cfg.suspend.empty() ? "fibers" : cfg.suspend;
   Plugin* sp = suspend_provider(suspend);
-  if (suspend != "fibers" && !sp)
+  if (!sp)
     return usage_error("--suspend: no suspend engine '" + suspend + "' (available: " +
                        engine_list(false) + ")");
   if (sp && !sp->suspend_works_with(suspend, cfg.loop))

@@ -85,11 +85,7 @@ bool Worker::setup() {
   if (!loop_) return false;
 
   std::string suspend = cfg_.suspend.empty() ? "fibers" : cfg_.suspend;
-  if (suspend == "fibers") {
-    engine_ = fibers::make_fiber_engine(cfg_.fiber_stack_size);
-  } else if (Plugin* sp = suspend_provider(suspend)) {
-    engine_ = sp->make_suspend(suspend, cfg_);
-  }
+  if (Plugin* sp = suspend_provider(suspend)) engine_ = sp->make_suspend(suspend, cfg_);
   if (!engine_) {
     log(Level::kError, "cannot start the suspend engine '%s'", suspend.c_str());
     return false;

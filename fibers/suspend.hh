@@ -57,6 +57,12 @@ class Engine {
   // The engine's name, as chosen on the command line ("fibers", "greenlet").
   virtual std::string_view name() const = 0;
 
+  // True when the engine's contexts share the thread's language runtime
+  // state and switch it themselves (a greenlet switches frames, not
+  // interpreter thread states): a language plugin then must not give each
+  // context a state of its own. Plugins ask this, never the engine's name.
+  virtual bool shares_thread_state() const { return false; }
+
   // Creates a context that will run entry(ctx) on its first resume().
   // Returns nullptr when the stack cannot be allocated.
   virtual Context* spawn(Entry entry, int id, void* arg) = 0;

@@ -100,6 +100,7 @@ class GreenletEngine final : public fibers::Engine {
   }
 
   std::string_view name() const override { return "greenlet"; }
+  bool shares_thread_state() const override { return true; }
 
   fibers::Context* spawn(fibers::Entry entry, int id, void* arg) override {
     auto* ctx = new GreenletContext;

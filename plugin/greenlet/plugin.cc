@@ -18,6 +18,7 @@ constexpr std::string_view kName = "greenlet";
 class GreenletPlugin final : public core::Plugin {
  public:
   std::string_view name() const override { return kName; }
+  std::vector<std::string_view> depends_on() const override { return {"python"}; }
 
   void add_engine_options(core::OptionTable& t, core::Config& cfg) override {
     t.add({"greenlet", 0, false, "", "run async cores in greenlets (same as --suspend greenlet)",

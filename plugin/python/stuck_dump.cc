@@ -54,7 +54,7 @@ void dump(int fd, int core) {
 }  // namespace
 
 void install_traceback_dumper(const fibers::Engine& engine) {
-  g_shared_tstate = engine.name() == "greenlet";
+  g_shared_tstate = engine.shares_thread_state();
   core::set_traceback_dumper(dump);
 }
 

@@ -71,7 +71,7 @@ bool start_thread_states(const core::Config& cfg, core::Loop& loop, fibers::Engi
   fibers::SwitchObserver obs;
   // The greenlet engine keeps one thread state and switches frames itself;
   // giving its cores thread states of their own would fight it.
-  if (engine.name() != "greenlet") {
+  if (!engine.shares_thread_state()) {
     obs.on_switch_in = switch_in;
     obs.on_switch_out = switch_out;
   }

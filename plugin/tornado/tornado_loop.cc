@@ -207,6 +207,9 @@ class RunningLoopHider {
 class TornadoPlugin final : public core::Plugin {
  public:
   std::string_view name() const override { return "tornado"; }
+  // Tornado's worker start needs the interpreter (python) and runs its
+  // IOLoop on libev (ev).
+  std::vector<std::string_view> depends_on() const override { return {"python", "ev"}; }
 
   void add_engine_options(core::OptionTable& t, core::Config& cfg) override {
     static int cores = 0;
@@ -237,7 +240,7 @@ class TornadoPlugin final : public core::Plugin {
   }
 
   bool worker_start(const core::Config& cfg, core::Loop&, fibers::Engine& engine) override {
-    if (cfg.loop != "tornado" || !loop_ || engine.name() != "greenlet") return true;
+    if (cfg.loop != "tornado" || !loop_ || !engine.shares_thread_state()) return true;
     if (!hider_.install(loop_->poller())) {
       python::log_exception("tornado: cannot hide the running loop from request greenlets");
       return false;
