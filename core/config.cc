@@ -247,6 +247,53 @@ void add_core_options(OptionTable& t, Config& cfg) {
   t.add({"logto2", 0, true, "FILE", "as --logto, opened after --uid", T::text(cfg.logto2)});
   t.add({"logfile-chmod", 0, true, "MODE", "mode of the log file", octal(cfg.logfile_chmod)});
 
+  // --- lifecycle -------------------------------------------------------------
+  struct Hook {
+    const char* phase;
+    std::vector<std::string>* list;
+    const char* when;
+  };
+  for (const Hook& h : std::initializer_list<Hook>{
+           {"asap", &cfg.hook_asap, "as soon as the options are read"},
+           {"as-root", &cfg.hook_as_root, "before --uid/--gid drop privileges"},
+           {"as-user", &cfg.hook_as_user, "after --uid/--gid dropped privileges"},
+           {"pre-app", &cfg.hook_pre_app, "before the app is loaded"},
+           {"post-app", &cfg.hook_post_app, "after the app is loaded"},
+           {"master-start", &cfg.hook_master_start, "when the master starts, before the workers"}}) {
+    std::vector<std::string>* list = h.list;
+    t.add({std::string("hook-") + h.phase, 0, true, "ACTION",
+           std::string("run ACTION (exec:CMD, print:TEXT, mkdir:DIR, unlink:FILE, write:FILE TEXT) ") +
+               h.when,
+           T::list(*list), true});
+    if (std::string(h.phase) != "master-start") {
+      t.add({std::string("exec-") + h.phase, 0, true, "CMD",
+             std::string("run CMD through /bin/sh ") + h.when + " (a failure stops start-up)",
+             [list](std::string_view v) -> std::string {
+               list->push_back("exec:" + std::string(v));
+               return {};
+             },
+             true});
+    }
+  }
+  t.add({"attach-daemon", 0, true, "CMD",
+         "run CMD (through /bin/sh) beside the workers; the master respawns it when it exits "
+         "and stops it with the server",
+         T::list(cfg.attach_daemons), true});
+  t.add({"touch-reload", 0, true, "FILE", "reload gracefully (as SIGHUP) when FILE's mtime changes",
+         T::list(cfg.touch_reload), true});
+  t.add({"reload-on-rss", 0, true, "MB", "recycle a worker gracefully once its RSS reaches MB",
+         T::integer(cfg.reload_on_rss, 0, 1L << 30)});
+  t.add({"evil-reload-on-rss", 0, true, "MB", "kill (SIGKILL) a worker whose RSS reaches MB",
+         T::integer(cfg.evil_reload_on_rss, 0, 1L << 30)});
+  t.add({"max-worker-lifetime", 0, true, "SECONDS", "recycle a worker gracefully after SECONDS",
+         T::integer(cfg.max_worker_lifetime, 0, 1L << 40)});
+  t.add({"max-worker-lifetime-delta", 0, true, "SECONDS",
+         "add worker id * SECONDS to --max-worker-lifetime, so workers do not recycle together",
+         T::integer(cfg.max_worker_lifetime_delta, 0, 1L << 30)});
+  t.add({"max-requests-delta", 0, true, "N",
+         "add worker id * N to --max-requests, so workers do not recycle together",
+         T::integer(cfg.max_requests_delta, 0, 1L << 30)});
+
   // --- configuration ---------------------------------------------------------
   // The table reads --strict itself (anywhere in the configuration); the row
   // makes it an option like the others.

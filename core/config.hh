@@ -58,6 +58,16 @@ struct Config {
   std::string daemonize, daemonize2;       // --daemonize FILE (before binding / after app)
   std::string logto, logto2;               // --logto FILE (before --uid / after)
   std::string logfile_chmod;               // --logfile-chmod MODE
+  // Lifecycle (core/lifecycle.hh)
+  std::vector<std::string> hook_asap, hook_as_root, hook_as_user, hook_pre_app, hook_post_app,
+      hook_master_start;                   // --hook-PHASE ACTION, --exec-PHASE CMD
+  std::vector<std::string> attach_daemons; // --attach-daemon CMD
+  std::vector<std::string> touch_reload;   // --touch-reload FILE
+  long reload_on_rss = 0;                  // --reload-on-rss MB (graceful)
+  long evil_reload_on_rss = 0;             // --evil-reload-on-rss MB (SIGKILL)
+  long max_worker_lifetime = 0;            // --max-worker-lifetime SECONDS
+  long max_worker_lifetime_delta = 0;      // + worker id * this
+  long max_requests_delta = 0;             // --max-requests + worker id * this
   bool strict = false;                     // --strict
   std::vector<std::string> notes;          // logged at start-up (--print, master = false)
 };

@@ -559,14 +559,9 @@ const Rule kRules[] = {
     // --- deployment options not implemented yet --------------------------------
     {"auto-procname", {U, "would have named the processes in ps"}},
     {"procname*", {U, "would have named the processes in ps"}},
-    {"max-requests-delta", {U, "would have spread worker recycling"}},
-    {"max-worker-lifetime*", {U, "would have recycled workers after a time"}},
     {"no-defer-accept", {U, "would have turned off TCP_DEFER_ACCEPT"}},
     {"limit-as", {U, kLimits}},
     {"max-fd", {U, kLimits}},
-    {"reload-on-rss", {U, kReloadOn}},
-    {"evil-reload-on-rss", {U, kReloadOn}},
-    {"touch-reload", {U, kTouch}},
     {"touch-workers-reload", {U, kTouch}},
     {"touch-logreopen", {U, kTouch}},
     {"log-format", {U, kLogTuning}},
@@ -582,7 +577,6 @@ const Rule kRules[] = {
     {"log-x-forwarded-for", {U, kLogTuning}},
     {"chdir2", {U, "would have changed directory after loading the app"}},
     {"unenv", {U, "would have removed an environment variable"}},
-    {"attach-daemon", {U, "would have run and respawned a side process"}},
 };
 
 bool matches(const char* pattern, std::string_view name, std::size_t* len) {

@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "core/deadline.hh"
+#include "core/lifecycle.hh"
 #include "core/log.hh"
 #include "core/stats.hh"
 #include "core/stats_server.hh"
@@ -72,6 +73,8 @@ class Master {
   std::vector<int> chain_;
   pid_t chain_new_ = 0;
   pid_t chain_old_ = 0;
+  Lifecycle life_{cfg_};  // hooks, attached daemons, touch-reload, recycling
+  void check_recycle();
 };
 
 const char* signal_name(int sig) {
@@ -121,6 +124,7 @@ void Master::reap() {
     int status = 0;
     pid_t pid = waitpid(-1, &status, WNOHANG);
     if (pid <= 0) return;
+    if (life_.reaped(pid, status)) continue;
     std::size_t i = 0;
     while (i < children_.size() && children_[i].pid != pid) ++i;
     if (i == children_.size()) continue;
@@ -194,6 +198,7 @@ bool Master::reexec() {
   log(Level::kInfo, "reload: SIGHUP, re-executing the master to load the app anew");
   if (!g_start_dir.empty() && chdir(g_start_dir.c_str()) < 0)
     log(Level::kWarn, "reload: chdir %s: %s", g_start_dir.c_str(), strerror(errno));
+  life_.stop();  // the new master starts its own daemons
   execv("/proc/self/exe", argv_);
   log(Level::kError, "reload: exec failed (%s); starting new workers from this master",
       strerror(errno));
@@ -325,9 +330,19 @@ void Master::reload() {
     if (c.current) kill(c.pid, SIGTERM);
 }
 
+void Master::check_recycle() {
+  if (stopping_) return;
+  for (const Child& c : children_) {
+    // Only a worker that got ready: one still starting is not recycled.
+    if (!c.current || stats::get(slots_[c.id - 1].ready_pid) != c.pid) continue;
+    if (int sig = life_.recycle_signal(c.pid, c.id, c.started_ms)) kill(c.pid, sig);
+  }
+}
+
 void Master::stop_all() {
   if (stopping_) return;
   stopping_ = true;
+  life_.stop();
   log(Level::kInfo, "stopping: waiting for %zu workers", children_.size());
   Deadline deadline = stop_deadline();
   for (Child& c : children_) {
@@ -378,6 +393,7 @@ int Master::run() {
   for (int s : {SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP}) sigaddset(&signals_, s);
   sigprocmask(SIG_BLOCK, &signals_, nullptr);
 
+  if (!life_.master_start()) return 1;
   for (int id = 1; id <= cfg_.processes; ++id) spawn(id);
   adopt_old_workers();
 
@@ -398,6 +414,9 @@ int Master::run() {
     check_harakiri();
     check_deadlines();
     check_chain();
+    if (!stopping_ && life_.touched()) reload();
+    life_.respawn_daemons();
+    check_recycle();
   }
   log(Level::kInfo, "stopped");
   return gave_up_ ? 1 : 0;

@@ -11,6 +11,7 @@
 
 #include "core/config.hh"
 #include "core/deploy.hh"
+#include "core/lifecycle.hh"
 #include "core/limits.hh"
 #include "core/listener.hh"
 #include "core/log.hh"
@@ -117,6 +118,7 @@ int run_server(int argc, char** argv) {
     if (!why.empty()) return usage_error("--logto: " + why);
   }
   log_fates(table, cfg);
+  if (!run_hooks(cfg.hook_asap, "hook-asap")) return 1;
   remember_start_dir();
   for (const std::string& kv : cfg.env) {
     std::size_t eq = kv.find('=');
@@ -184,7 +186,9 @@ int run_server(int argc, char** argv) {
     if (std::string why = write_pidfile(cfg.pidfile, cfg.safe_pidfile); !why.empty())
       return fail("--pidfile: " + why);
   }
+  if (!run_hooks(cfg.hook_as_root, "hook-as-root")) return fail("start-up stopped by a hook");
   if (std::string why = drop_privileges(cfg.uid, cfg.gid); !why.empty()) return fail(why);
+  if (!run_hooks(cfg.hook_as_user, "hook-as-user")) return fail("start-up stopped by a hook");
   if (!cfg.uid.empty() || !cfg.gid.empty())
     log(Level::kInfo, "running as uid %d gid %d", static_cast<int>(getuid()),
         static_cast<int>(getgid()));
@@ -197,6 +201,7 @@ int run_server(int argc, char** argv) {
       return fail("--logto2: " + why);
   }
 
+  if (!run_hooks(cfg.hook_pre_app, "hook-pre-app")) return fail("start-up stopped by a hook");
   for (Plugin* p : plugins()) {
     if (!p->master_init(cfg)) {
       log(Level::kError, "start-up failed in the %.*s plugin", static_cast<int>(p->name().size()),
@@ -205,6 +210,7 @@ int run_server(int argc, char** argv) {
       return 1;
     }
   }
+  if (!run_hooks(cfg.hook_post_app, "hook-post-app")) return fail("start-up stopped by a hook");
   if (!cfg.daemonize2.empty() && !reloading) {
     if (std::string why = daemonize(cfg.daemonize2, cfg.logfile_chmod); !why.empty())
       return fail("--daemonize2: " + why);

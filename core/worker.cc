@@ -228,9 +228,11 @@ void Worker::on_reap(Task* task) {
 
 void Worker::request_done() {
   ++requests_;
-  if (cfg_.max_requests > 0 && requests_ >= cfg_.max_requests && !draining_) {
+  // --max-requests-delta spreads the recycling: worker N waits N * delta more.
+  const long limit = cfg_.max_requests + id_ * cfg_.max_requests_delta;
+  if (cfg_.max_requests > 0 && requests_ >= limit && !draining_) {
     log(Level::kInfo, "worker %d (pid %d) reached max-requests (%ld); recycling", id_,
-        static_cast<int>(getpid()), cfg_.max_requests);
+        static_cast<int>(getpid()), limit);
     stats::set_exit_reason(stats::ExitReason::kMaxRequests);
     begin_drain("max-requests");
   }

@@ -194,3 +194,57 @@ def test_abstract_socket_reuse_port_logto_umask(spindle, tmp_path):
     c.close()
     s.stop()
     assert not pidfile.exists()
+
+
+def test_attach_daemon_is_respawned_and_stopped(spindle, tmp_path):
+    pidfile = tmp_path / "daemon.pid"
+    cmd = "echo $$ > %s; exec sleep 600" % pidfile
+    s = spindle("--http-socket", "127.0.0.1:0", "--wsgi-file", example("hello.py"),
+                "--attach-daemon", cmd)
+    wait_until(lambda: pidfile.exists() and pidfile.read_text().strip(), 10, what="daemon")
+    first = read_pid(pidfile)
+    os.kill(first, signal.SIGKILL)
+    wait_until(lambda: pidfile.read_text().strip() and read_pid(pidfile) != first, 15,
+               what="daemon respawned")
+    second = read_pid(pidfile)
+    assert "attach-daemon" in s.log_text()
+    s.stop()
+    wait_until(lambda: not os.path.exists("/proc/%d" % second) or
+               open("/proc/%d/stat" % second).read().split()[2] == "Z", 10,
+               what="daemon stopped with the server")
+
+
+def test_hooks_run_at_their_phase(spindle, tmp_path):
+    order = tmp_path / "order"
+    s = spindle("--http-socket", "127.0.0.1:0", "--wsgi-file", example("hello.py"),
+                "--hook-pre-app", "exec:echo pre-app >> %s" % order,
+                "--exec-post-app", "echo post-app >> %s" % order,
+                "--hook-master-start", "exec:echo master-start >> %s" % order)
+    assert order.read_text().split() == ["pre-app", "post-app", "master-start"]
+    assert requests.get(s.url, timeout=10).status_code == 200
+    rc, out, err = run_spindle(["--http-socket", "127.0.0.1:0", "--wsgi-file",
+                                example("hello.py"), "--hook-pre-app", "exec:false"], tmp_path)
+    assert rc == 1 and "hook-pre-app" in err and '"false" failed' in err
+
+
+def test_touch_reload(spindle, tmp_path):
+    trigger = tmp_path / "reload.txt"
+    trigger.write_text("1")
+    s = spindle("--http-socket", "127.0.0.1:0", "--wsgi-file", example("hello.py"),
+                "--touch-reload", str(trigger))
+    before = set(s.worker_pids().values())
+    os.utime(trigger, (1, 1))
+    s.wait_for_log(r"touch-reload: .* changed", timeout=10)
+    wait_until(lambda: set(s.worker_pids().values()) - before, 30, what="new workers")
+    assert requests.get(s.url, timeout=10).status_code == 200
+
+
+@pytest.mark.parametrize("args,line", [
+    (["--max-worker-lifetime", "1"], "reached max-worker-lifetime"),
+    (["--reload-on-rss", "1"], "reload-on-rss 1"),
+], ids=["lifetime", "rss"])
+def test_recycling(spindle, args, line):
+    s = spindle("--http-socket", "127.0.0.1:0", "--wsgi-file", example("hello.py"), *args)
+    s.wait_for_log(line, timeout=15)
+    s.wait_for_log(r"worker 1 \(pid \d+\) ready", timeout=15, count=2)
+    assert requests.get(s.url, timeout=10).status_code == 200

@@ -171,6 +171,13 @@ std::optional<std::string> sample_value(const OptionDef& row, const TempDir& dir
       {"logto", "/tmp/spindle.log"},
       {"logto2", "/tmp/spindle.log"},
       {"logfile-chmod", "640"},
+      {"attach-daemon", "celery -A proj worker"},
+      {"touch-reload", "/tmp/spindle.touch"},
+      {"reload-on-rss", "512"},
+      {"evil-reload-on-rss", "1024"},
+      {"max-worker-lifetime", "3600"},
+      {"max-worker-lifetime-delta", "30"},
+      {"max-requests-delta", "100"},
       {"print", "hello"},
       {"set", "k=v"},
       {"set-placeholder", "k=v"},
@@ -186,6 +193,8 @@ std::optional<std::string> sample_value(const OptionDef& row, const TempDir& dir
   };
   // Rows spindle does not implement take anything.
   if (row.fate != spindle::core::Fate::kImplemented) return row.takes_value ? "1" : "true";
+  if (row.name.rfind("hook-", 0) == 0) return "exec:true";
+  if (row.name.rfind("exec-", 0) == 0) return "true";
   // if/for blocks (read by the configuration reader) take any argument.
   for (const char* prefix : {"if", "for", "end", "else"})
     if (row.name.rfind(prefix, 0) == 0) return row.takes_value ? "/tmp" : "true";
