@@ -96,6 +96,12 @@ void add_core_options(OptionTable& t, Config& cfg) {
          "wait this long reading a body or writing a response", T::seconds(cfg.socket_timeout)});
   t.add({"limit-post", 0, true, "SIZE", "refuse request bodies larger than SIZE (0: no limit)",
          T::size(cfg.limit_post)});
+  t.add({"post-buffering", 0, true, "SIZE",
+         "read up to SIZE bytes of a request body before an async core takes the request",
+         T::size(cfg.post_buffering)});
+  t.add({"body-timeout", 0, true, "SECONDS",
+         "answer 408 once a request has waited this long in all for its body (0: no limit)",
+         T::seconds(cfg.body_timeout)});
   t.add({"disable-logging", 'L', false, "", "do not write the access log",
          T::flag(cfg.disable_logging)});
   t.add({"no-server-header", 0, false, "", "do not send the Server: spindle response header",

@@ -13,6 +13,7 @@
 #include "core/scheduler.hh"
 #include "core/transport.hh"
 #include "core/worker.hh"
+#include "core/worker_slot.hh"
 
 namespace spindle::core {
 
@@ -64,7 +65,7 @@ void Http1Protocol::on_readable() {
         fail(parser_.error_status(), parser_.error_reason());
         return;
       }
-      if (!parser_.head_complete()) continue;
+      if (!parser_.head_complete() || buffering_body()) continue;
       submit();
       return;
     }
@@ -76,6 +77,26 @@ void Http1Protocol::on_readable() {
     if (errno != EAGAIN) t_.close();
     return;
   }
+}
+
+// --post-buffering: a body (or its first SIZE bytes) is read here, on the
+// loop, before a core takes the request, so a client that sends it slowly
+// holds no core meanwhile. A client waiting for 100 Continue sends nothing
+// until the app reads: that request goes to a core at once.
+bool Http1Protocol::buffering_body() {
+  const Config& cfg = t_.worker().cfg();
+  if (cfg.post_buffering == 0 || parser_.message_complete() || parser_.head().expect_continue ||
+      body_.size() >= cfg.post_buffering)
+    return false;
+  if (body_wait_from_ms_ < 0) {
+    body_wait_from_ms_ = monotonic_ms();
+    t_.wait_for_body(cfg.body_timeout > 0 ? cfg.body_timeout : cfg.http_timeout);
+  }
+  return true;
+}
+
+int Http1Protocol::refused_status() const {
+  return parser_.error_status() ? parser_.error_status() : t_.body_timed_out() ? 408 : 0;
 }
 
 void Http1Protocol::submit() {
@@ -121,6 +142,17 @@ void Http1Protocol::static_done(bool reuse) {
 
 void Http1Protocol::begin(Exchange& ex) {
   continue_sent_ = false;
+  // The body's time budget: what the loop side spent waiting for it counts.
+  const Config& cfg = t_.worker().cfg();
+  double budget = -1;
+  if (cfg.body_timeout > 0 && !parser_.message_complete()) {
+    budget = cfg.body_timeout;
+    if (body_wait_from_ms_ >= 0)
+      budget -= static_cast<double>(monotonic_ms() - body_wait_from_ms_) / 1000.0;
+    if (budget < 0) budget = 0;
+  }
+  t_.set_body_budget(budget);
+  body_wait_from_ms_ = -1;
   const RequestHead& h = parser_.head();
   if (!vars_built_) build_http_vars(h, t_.listener(), t_.peer_addr(), t_.peer_port(), &vars_);
   vars_built_ = false;

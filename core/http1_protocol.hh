@@ -3,6 +3,7 @@
 // Exchange, reused for each request in turn. See core/protocol.hh.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "core/exchange.hh"
@@ -21,7 +22,8 @@ class Http1Protocol final : public Protocol {
   void begin(Exchange& ex) override;
   ssize_t read_body(Exchange& ex, char* buf, std::size_t n) override;
   Framing framing() const override;
-  int refused_status() const override { return parser_.error_status(); }
+  // A body the parser refused (413...) or that came too slowly (408).
+  int refused_status() const override;
   bool next(Exchange& ex, bool reuse) override;
 
  protected:
@@ -29,6 +31,7 @@ class Http1Protocol final : public Protocol {
 
  private:
   long feed_scratch(const char* p, std::size_t n);
+  bool buffering_body();
   bool drain_body(Exchange& ex);
   void submit();
 
@@ -37,8 +40,9 @@ class Http1Protocol final : public Protocol {
   std::string body_;  // de-chunked bytes not yet read by the app
   std::size_t body_off_ = 0;
   bool continue_sent_ = false;
-  bool vars_built_ = false;  // by submit(), for the static files' lookup
-  Task static_next_;  // a pipelined request handed back to the loop side
+  bool vars_built_ = false;              // by submit(), for the static files' lookup
+  std::int64_t body_wait_from_ms_ = -1;  // when the loop side began reading the body
+  Task static_next_;                     // a pipelined request handed back to the loop side
   Exchange ex_;
 };
 

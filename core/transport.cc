@@ -89,9 +89,19 @@ void Transport::wait_writable() {
   if (!timer_.armed) worker_.loop().timer_start(timer_, worker_.cfg().socket_timeout);
 }
 
+void Transport::wait_for_body(double seconds) {
+  reading_body_ = true;
+  idle_deadline_ = Deadline::after(seconds);
+  // The lazy timer may be set for the later idle deadline: bring it forward.
+  Loop& loop = worker_.loop();
+  if (timer_.armed) loop.timer_stop(timer_);
+  loop.timer_start(timer_, seconds);
+}
+
 void Transport::wait_for_request() {
   busy_ = false;
   writing_ = false;
+  reading_body_ = false;
   worker_.loop().io_set(io_, fd_, kRead);
   // The timer is lazy: arming it anew for every request would cost a heap
   // operation per request; instead the deadline moves and the timer, when
@@ -129,6 +139,11 @@ void Transport::on_timer(Timer* tm) {
     loop.timer_start(t->timer_, t->idle_deadline_.seconds_left());
     return;
   }
+  if (t->reading_body_) {
+    t->reading_body_ = false;
+    t->proto_->fail(408, "request body timeout (--body-timeout)");
+    return;
+  }
   if (t->writing_) {
     log(Level::kInfo, "%s:%s timeout writing a static file; closing", t->peer_addr_.c_str(),
         t->peer_port_.c_str());
@@ -153,7 +168,20 @@ void Transport::send_now(const std::string& bytes) {
 // ----------------------------------------------------------------
 
 bool Transport::wait(int interest, std::string* err) {
-  Wake why = park(io_, fd_, interest, Deadline::after(worker_.cfg().socket_timeout));
+  double timeout = worker_.cfg().socket_timeout;
+  const bool budget = interest == kRead && body_budget_ >= 0;
+  if (budget && body_budget_ < timeout) timeout = body_budget_;
+  std::int64_t before = budget ? monotonic_ms() : 0;
+  Wake why = timeout > 0 ? park(io_, fd_, interest, Deadline::after(timeout)) : Wake::kTimeout;
+  if (budget) {
+    body_budget_ -= static_cast<double>(monotonic_ms() - before) / 1000.0;
+    if (why == Wake::kTimeout && timeout < worker_.cfg().socket_timeout) {
+      body_budget_ = 0;
+      body_timed_out_ = true;
+      *err = "request body timeout (--body-timeout)";
+      return false;
+    }
+  }
   if (why == Wake::kReady) return true;
   *err = why == Wake::kCancelled ? "cancelled"
          : interest == kRead     ? "timeout reading the request body"

@@ -67,7 +67,10 @@ class Transport {
   // has served it. The read watcher stays armed (most requests end without
   // parking; re-arming would cost a syscall); bytes that arrive meanwhile
   // disarm it and are read by the core when it is done.
-  void set_busy() { busy_ = true; }
+  void set_busy() {
+    busy_ = true;
+    reading_body_ = false;
+  }
 
   // The loop side writes an answer itself (a static file) and the socket is
   // full: the protocol's on_writable() runs once it drains. The connection
@@ -76,6 +79,23 @@ class Transport {
 
   // Best effort, never blocking: for answers to a peer that misbehaved.
   void send_now(const std::string& bytes);
+
+  // The head is in and the loop side goes on reading the body (up to
+  // --post-buffering): the connection is answered 408 and closed if the
+  // body is not in within `seconds`.
+  void wait_for_body(double seconds);
+
+  // --- the body's time budget (--body-timeout) -------------------------------
+  // However its bytes trickle in, a request waits at most this long in all
+  // for its body: every read_some() that parks spends from it, a park never
+  // outlasts it, and once it is spent the read fails and body_timed_out()
+  // is true. Negative: no budget (only --socket-timeout per park).
+  void set_body_budget(double seconds) {
+    body_budget_ = seconds;
+    body_timed_out_ = false;
+  }
+  double body_budget() const { return body_budget_; }
+  bool body_timed_out() const { return body_timed_out_; }
 
   // --- core side -----------------------------------------------------------
 
@@ -132,6 +152,9 @@ class Transport {
   bool busy_ = false;           // a core holds the current request
   bool bytes_pending_ = false;  // the next request's bytes arrived while busy
   bool writing_ = false;        // waiting in wait_writable()
+  bool reading_body_ = false;   // in wait_for_body()
+  double body_budget_ = -1;
+  bool body_timed_out_ = false;
   bool closing_ = false;
   std::unique_ptr<Protocol> proto_;
 };

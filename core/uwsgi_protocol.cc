@@ -86,6 +86,8 @@ UwsgiProtocol::Parse UwsgiProtocol::parse() {
 }
 
 void UwsgiProtocol::begin(Exchange& ex) {
+  const double body_timeout = t_.worker().cfg().body_timeout;
+  t_.set_body_budget(body_timeout > 0 && body_left_ > 0 ? body_timeout : -1);
   ex.req.vars = vars_.finish();
   ex.req.is_head = vars_.find("REQUEST_METHOD") == "HEAD";
   ex.req.keep_alive = false;

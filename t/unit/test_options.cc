@@ -139,6 +139,8 @@ std::optional<std::string> sample_value(const OptionDef& row, const TempDir& dir
       {"http-timeout", "5s"},
       {"socket-timeout", "2m"},
       {"limit-post", "10M"},
+      {"post-buffering", "64k"},
+      {"body-timeout", "30s"},
       {"disable-logging", "true"},
       {"loop", "ev"},
       {"async", "100"},
