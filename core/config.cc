@@ -300,6 +300,23 @@ void add_core_options(OptionTable& t, Config& cfg) {
          "add worker id * N to --max-requests, so workers do not recycle together",
          T::integer(cfg.max_requests_delta, 0, 1L << 30)});
 
+  // --- process titles ---------------------------------------------------------
+  t.add({"auto-procname", 0, false, "",
+         "name the processes 'spindle master' and 'spindle worker N' in ps",
+         T::flag(cfg.auto_procname)});
+  t.add({"procname", 0, true, "NAME", "the workers' title in ps", T::text(cfg.procname)});
+  t.add({"procname-master", 0, true, "NAME", "the master's title in ps",
+         T::text(cfg.procname_master)});
+  t.add({"procname-prefix", 0, true, "PREFIX", "put PREFIX before every process title",
+         T::text(cfg.procname_prefix)});
+  t.add({"procname-prefix-spaced", 0, true, "PREFIX", "as --procname-prefix, with a space after",
+         [&cfg](std::string_view v) -> std::string {
+           cfg.procname_prefix = std::string(v) + " ";
+           return {};
+         }});
+  t.add({"procname-append", 0, true, "TEXT", "put TEXT after every process title",
+         T::text(cfg.procname_append)});
+
   // --- configuration ---------------------------------------------------------
   // The table reads --strict itself (anywhere in the configuration); the row
   // makes it an option like the others.

@@ -70,6 +70,10 @@ struct Config {
   long max_worker_lifetime = 0;            // --max-worker-lifetime SECONDS
   long max_worker_lifetime_delta = 0;      // + worker id * this
   long max_requests_delta = 0;             // --max-requests + worker id * this
+  // Process titles (core/procname.hh)
+  bool auto_procname = false;              // --auto-procname
+  std::string procname, procname_master;   // --procname (workers), --procname-master
+  std::string procname_prefix, procname_append;
   bool strict = false;                     // --strict
   std::vector<std::string> notes;          // logged at start-up (--print, master = false)
 };

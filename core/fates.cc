@@ -557,8 +557,6 @@ const Rule kRules[] = {
     {"exit", {U, "would have exited at once"}},
 
     // --- deployment options not implemented yet --------------------------------
-    {"auto-procname", {U, "would have named the processes in ps"}},
-    {"procname*", {U, "would have named the processes in ps"}},
     {"no-defer-accept", {U, "would have turned off TCP_DEFER_ACCEPT"}},
     {"limit-as", {U, kLimits}},
     {"max-fd", {U, kLimits}},

@@ -12,6 +12,7 @@
 #include "core/deadline.hh"
 #include "core/lifecycle.hh"
 #include "core/log.hh"
+#include "core/procname.hh"
 #include "core/stats.hh"
 #include "core/stats_server.hh"
 #include "core/stuck.hh"
@@ -105,6 +106,7 @@ pid_t Master::spawn(int id, int start_failures) {
   if (pid == 0) {
     sigprocmask(SIG_UNBLOCK, &signals_, nullptr);
     close_stats_server();
+    set_procname(procname_for(cfg_, id));
     Worker w(cfg_, listeners_, id, &slot);
     int status = w.run();
     _exit(status);

@@ -12,6 +12,7 @@
 #include "core/config.hh"
 #include "core/deploy.hh"
 #include "core/lifecycle.hh"
+#include "core/procname.hh"
 #include "core/limits.hh"
 #include "core/listener.hh"
 #include "core/log.hh"
@@ -223,7 +224,15 @@ int run_server(int argc, char** argv) {
   }
   log(Level::kInfo, "master (pid %d): %d worker(s), %d async core(s) each, loop %s, suspend %s",
       static_cast<int>(getpid()), cfg.processes, cfg.async, cfg.loop.c_str(), suspend.c_str());
-  int status = run_master(cfg, listeners, argv);
+  // The titles overwrite argv in place: the master keeps a copy for the
+  // re-execution of a reload.
+  static std::vector<std::string> saved(argv, argv + argc);
+  static std::vector<char*> saved_argv;
+  for (std::string& a : saved) saved_argv.push_back(a.data());
+  saved_argv.push_back(nullptr);
+  procname_init(argc, argv);
+  set_procname(procname_for(cfg, 0));
+  int status = run_master(cfg, listeners, saved_argv.data());
   if (cfg.vacuum) vacuum(cfg, unix_paths);
   return status;
 }

@@ -248,3 +248,22 @@ def test_recycling(spindle, args, line):
     s.wait_for_log(line, timeout=15)
     s.wait_for_log(r"worker 1 \(pid \d+\) ready", timeout=15, count=2)
     assert requests.get(s.url, timeout=10).status_code == 200
+
+
+def cmdline(pid):
+    with open("/proc/%d/cmdline" % pid, "rb") as f:
+        return f.read().split(b"\0")[0].decode()
+
+
+def test_auto_procname_and_prefix(spindle, tmp_path):
+    s = spindle("--http-socket", "127.0.0.1:0", "--wsgi-file", example("hello.py"), "-p", "2",
+                "--auto-procname", "--procname-prefix-spaced", "mysite")
+    assert cmdline(s.pid) == "mysite spindle master"
+    for wid, pid in s.worker_pids().items():
+        assert cmdline(pid) == "mysite spindle worker %d" % wid
+    # A reload re-executes the master with its real arguments.
+    old = set(s.worker_pids().values())
+    s.signal(signal.SIGHUP)
+    wait_until(lambda: len(set(s.worker_pids().values()) - old) >= 2, 30, what="reload")
+    assert requests.get(s.url, timeout=10).status_code == 200
+    assert cmdline(s.pid) == "mysite spindle master"
