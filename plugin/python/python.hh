@@ -108,6 +108,10 @@ struct Runtime {
   long master_pid = 0;  // the master's pid (the process that loaded the app)
   unsigned long main_thread = 0;  // PyThread_get_thread_ident() of the worker
   PyThreadState* main_tstate = nullptr;
+  // Under --greenlet the app may leave a core by switching greenlets itself,
+  // past the scheduler, so a chunk held back for coalescing could wait for
+  // as long as the app does: chunks are then sent as they come.
+  bool app_switches = false;
   PyThreadState* released = nullptr;  // saved by the loop's release hook
   core::Loop* loop = nullptr;         // the worker's loop, from worker_start on
   std::vector<std::unique_ptr<CoreSlot>> cores;

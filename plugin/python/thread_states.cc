@@ -71,6 +71,9 @@ bool start_thread_states(const core::Config& cfg, core::Loop& loop, fibers::Engi
   fibers::SwitchObserver obs;
   // The greenlet engine keeps one thread state and switches frames itself;
   // giving its cores thread states of their own would fight it.
+  // An engine that shares one thread state is the greenlet one, where apps
+  // also switch greenlets themselves (see Runtime::app_switches).
+  rt.app_switches = engine.shares_thread_state();
   if (!engine.shares_thread_state()) {
     obs.on_switch_in = switch_in;
     obs.on_switch_out = switch_out;

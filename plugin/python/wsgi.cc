@@ -101,7 +101,7 @@ Sent send_sequence(Request& rq, PyObject* seq) {
     if (len == 0) continue;
     Py_INCREF(item);
     // more: the items go out together at finish() (up to Exchange::kHoldMax).
-    bool ok = rq.ex->write(std::string_view(PyBytes_AS_STRING(item), len), true);
+    bool ok = rq.ex->write(std::string_view(PyBytes_AS_STRING(item), len), !runtime().app_switches);
     Py_DECREF(item);
     if (!ok) {
       rq.client_gone = true;
@@ -134,7 +134,7 @@ Sent send_iterable(Request& rq, PyObject* result) {
         sent = no_start_response();
         break;
       }
-      bool ok = rq.ex->write(std::string_view(PyBytes_AS_STRING(item), len), true);
+      bool ok = rq.ex->write(std::string_view(PyBytes_AS_STRING(item), len), !runtime().app_switches);
       if (!ok) {
         Py_DECREF(item);
         rq.client_gone = true;

@@ -229,3 +229,44 @@ def test_loop_callback_switches_a_request_back_in(compiled, spindle):
     # The cores are usable afterwards, by the scheduler's own parking too.
     out = get_json(srv, "/nested?s=0.05")
     assert out["same_outer"] and out["child_dead"]
+
+
+def test_a_chunk_goes_out_before_the_app_switches_away(compiled, spindle, tmp_path):
+    """Under --greenlet the app may park by switching greenlets itself, past
+    the scheduler: a chunk it yielded must not wait in the server for the
+    next one. The client asks for /release only once the first chunk came."""
+    import socket
+    app = tmp_path / "held.py"
+    app.write_text(
+        "import greenlet, spindle\n"
+        "WAITING = []\n"
+        "def application(environ, start_response):\n"
+        "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
+        "    if environ['PATH_INFO'] == '/release':\n"
+        "        for g in WAITING:\n"
+        "            spindle.add_callback(g.switch)\n"
+        "        return [b'released\\n']\n"
+        "    def body():\n"
+        "        yield b'first\\n'\n"
+        "        me = greenlet.getcurrent()\n"
+        "        WAITING.append(me)\n"
+        "        me.parent.switch()\n"
+        "        yield b'second\\n'\n"
+        "    return body()\n")
+    srv = spindle("--http-socket", "127.0.0.1:0", "--wsgi-file", str(app), "--greenlet",
+                  "--async", "4", "--processes", "1", extra=False)
+    host, port = srv.http_addr.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=30) as c:
+        c.sendall(b"GET /held HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        got = b""
+        while b"first\n" not in got:
+            part = c.recv(65536)
+            assert part, "closed before the first chunk: %r" % got
+            got += part
+        assert http_request(srv.http_addr, "GET", "/release").status == 200
+        while True:
+            part = c.recv(65536)
+            if not part:
+                break
+            got += part
+    assert b"second\n" in got and got.endswith(b"0\r\n\r\n"), got
