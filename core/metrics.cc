@@ -114,7 +114,7 @@ std::string metrics(const std::vector<Listener>& listeners) {
     std::uint64_t by_state[kStates] = {};
     for (int c = 0; c < r->cores; ++c) {
       const CoreStat& cs = r->core(id, c);
-      if (!get(cs.started_us)) continue;
+      if (!get(cs.started_mono_ms)) continue;
       int s = get(cs.state);
       if (s > 0 && s < kStates) ++by_state[s];
     }

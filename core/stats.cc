@@ -170,7 +170,6 @@ void request_begin(int core, std::string_view line) {
   c->line[n] = '\0';
   std::atomic_thread_fence(std::memory_order_release);
   put(c->seq, seq + 2);
-  put(c->started_us, wall_us());
   put(c->started_mono_ms, monotonic_ms());
   put(g_self->in_flight, get(g_self->in_flight) + 1);
 }
@@ -179,7 +178,7 @@ void request_end(int core, int status, std::uint64_t bytes, double seconds) {
   CoreStat* c = core_slot(core);
   if (!c) return;
   bump(c->requests);
-  put(c->started_us, std::int64_t{0});
+  put(c->started_mono_ms, std::int64_t{0});
   WorkerSlot& w = *g_self;
   std::uint32_t inflight = get(w.in_flight);
   if (inflight) put(w.in_flight, inflight - 1);

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 
@@ -216,8 +217,9 @@ std::string json(const std::vector<Listener>& listeners) {
     for (int c = 0; c < r->cores; ++c) {
       const CoreStat& cs = r->core(id, c);
       auto state = static_cast<CoreState>(get(cs.state));
-      std::int64_t started_us = get(cs.started_us);
-      bool in_request = started_us != 0;
+      std::int64_t started = get(cs.started_mono_ms);
+      bool in_request = started != 0;
+      std::int64_t ms = in_request ? std::max<std::int64_t>(0, now_mono - started) : 0;
       j.open('{');
       j.num("id", static_cast<std::uint64_t>(c));
       j.num("requests", get(cs.requests));
@@ -229,13 +231,12 @@ std::string json(const std::vector<Listener>& listeners) {
       j.num("in_request", in_request ? 1 : 0);
       j.key("vars").open('[').close(']');
       j.key("req_info").open('{');
-      if (in_request) j.snum("request_start", started_us / 1000000);
+      if (in_request) j.snum("request_start", (now_wall - ms) / 1000);
       j.close('}');
       j.text("state", state_name(in_request ? state : CoreState::kIdle));
       if (in_request) {
         j.text("request", read_line(cs));
-        std::int64_t ms = now_mono - get(cs.started_mono_ms);
-        j.snum("request_ms", ms < 0 ? 0 : ms);
+        j.snum("request_ms", ms);
       }
       j.close('}');
     }

@@ -65,14 +65,14 @@ void on_dump_signal(int) {
     std::int64_t now = now_ms();
     for (int c = 0; c < stats::g_core_count; ++c) {
       CoreStat& cs = stats::g_cores[c];
-      if (!stats::get(cs.started_us) && c != running) continue;
+      if (!stats::get(cs.started_mono_ms) && c != running) continue;
       auto state = static_cast<stats::CoreState>(stats::get(cs.state));
       put_str(fd, "core ");
       put_num(fd, c);
       put_str(fd, c == running ? " (running" : " (parked: ");
       if (c != running) put_str(fd, stats::state_name(state));
       put_str(fd, ")");
-      if (stats::get(cs.started_us)) {
+      if (stats::get(cs.started_mono_ms)) {
         std::int64_t ms = now - stats::get(cs.started_mono_ms);
         put_str(fd, ", request running for ");
         put_num(fd, ms / 1000);

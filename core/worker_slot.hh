@@ -16,8 +16,10 @@ inline constexpr std::size_t kLineSize = 200;
 struct alignas(64) CoreStat {
   std::uint8_t state;            // CoreState
   std::uint32_t seq;             // odd while `line` is being written
-  std::int64_t started_us;       // wall clock (µs) when the request began; 0: none
-  std::int64_t started_mono_ms;  // monotonic ms when the request began
+  // CLOCK_MONOTONIC_COARSE ms when the request began; 0: no request. (The
+  // wall-clock start that uWSGI reports is derived from it when read: one
+  // clock read per request, not two.)
+  std::int64_t started_mono_ms;
   std::uint64_t requests;
   std::uint64_t read_errors;
   std::uint64_t write_errors;

@@ -70,7 +70,7 @@ void test_published_request_and_histogram(void**) {
   stats::request_begin(2, "GET /slow?x=1 HTTP/1.1");
   assert_int_equal(stats::get(r.worker(1).in_flight), 1);
   assert_string_equal(stats::read_line(r.core(1, 2)).c_str(), "GET /slow?x=1 HTTP/1.1");
-  assert_true(stats::get(r.core(1, 2).started_us) > 0);
+  assert_true(stats::get(r.core(1, 2).started_mono_ms) > 0);
   // A request line longer than the slot is cut, never overrun.
   stats::request_end(2, 200, 14, 0.003);
   stats::request_begin(2, std::string(1000, 'a'));
@@ -86,7 +86,7 @@ void test_published_request_and_histogram(void**) {
   assert_int_equal(stats::get(w.buckets[2]), 1);
   assert_int_equal(stats::get(w.buckets[stats::kBucketCount]), 1);
   assert_int_equal(stats::get(r.core(1, 2).requests), 2);
-  assert_int_equal(stats::get(r.core(1, 2).started_us), 0);
+  assert_int_equal(stats::get(r.core(1, 2).started_mono_ms), 0);
 }
 
 void test_exit_reasons(void**) {
