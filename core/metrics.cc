@@ -112,7 +112,7 @@ std::string metrics(const std::vector<Listener>& listeners) {
        "read, write, timer, wait (a future or suspend), ready (re-queued).");
   for (int id = 1; id <= r->processes; ++id) {
     std::uint64_t by_state[kStates] = {};
-    for (int c = 0; c < r->cores; ++c) {
+    for (int c = 0, n = r->cores_seen(id); c < n; ++c) {
       const CoreStat& cs = r->core(id, c);
       if (!get(cs.started_mono_ms)) continue;
       int s = get(cs.state);

@@ -80,7 +80,8 @@ Region& create_region(const Config& cfg) {
       sizeof(WorkerSlot) * n + sizeof(CoreStat) * n * static_cast<std::size_t>(r.cores);
   // Zero-filled and touched only where written: a large --async costs
   // address space, not memory.
-  void* mem = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  void* mem = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                   MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (mem == MAP_FAILED) fatal("mmap of the stats slots (%zu bytes): %s", bytes, strerror(errno));
   r.workers = static_cast<WorkerSlot*>(mem);
   r.core_slots = reinterpret_cast<CoreStat*>(r.workers + n);
@@ -105,15 +106,20 @@ void worker_spawning(int id) {
   // uWSGI counts the first spawn too: respawn_count is 1 for a fresh worker.
   std::uint64_t spawns = get(w.respawn_count);
   std::uint64_t harakiri = get(w.harakiri_count);
+  int seen = get(w.cores_seen);
   memset(static_cast<void*>(&w), 0, sizeof w);
+  put(w.cores_seen, seen);  // cleared below with the cores themselves
   put(w.running_core, -1);
   put(w.respawn_count, spawns + 1);
   put(w.harakiri_count, harakiri);
   put(w.last_spawn, wall_us() / 1000000);
-  for (int c = 0; c < g_region->cores; ++c) {
+  // Only the cores the last process used were written (and are resident).
+  int used = g_region->cores_seen(id);
+  for (int c = 0; c < used; ++c) {
     CoreStat& cs = g_region->core(id, c);
     memset(static_cast<void*>(&cs), 0, sizeof cs);
   }
+  put(w.cores_seen, 0);
 }
 
 ExitReason worker_exited(int id, int status) {
@@ -171,6 +177,7 @@ void request_begin(int core, std::string_view line) {
   std::atomic_thread_fence(std::memory_order_release);
   put(c->seq, seq + 2);
   put(c->started_mono_ms, monotonic_ms());
+  if (core >= get(g_self->cores_seen)) put(g_self->cores_seen, core + 1);
   put(g_self->in_flight, get(g_self->in_flight) + 1);
 }
 

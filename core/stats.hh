@@ -87,6 +87,11 @@ struct Region {
   std::uint64_t restarts[static_cast<int>(ExitReason::kCount)] = {};
 
   WorkerSlot& worker(int id) { return workers[id - 1]; }
+  // How many of worker id's cores a reader looks at.
+  int cores_seen(int id) {
+    int n = get(workers[id - 1].cores_seen);
+    return n < 0 ? 0 : n < cores ? n : cores;
+  }
   CoreStat& core(int id, int core) {
     return core_slots[static_cast<std::size_t>(id - 1) * static_cast<std::size_t>(cores) +
                       static_cast<std::size_t>(core)];

@@ -214,7 +214,7 @@ std::string json(const std::vector<Listener>& listeners) {
     j.num("connections", get(w.connections));
     j.snum("running_core", get(w.running_core));
     j.key("cores").open('[');
-    for (int c = 0; c < r->cores; ++c) {
+    for (int c = 0, n = r->cores_seen(id); c < n; ++c) {
       const CoreStat& cs = r->core(id, c);
       auto state = static_cast<CoreState>(get(cs.state));
       std::int64_t started = get(cs.started_mono_ms);

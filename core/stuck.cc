@@ -63,7 +63,8 @@ void on_dump_signal(int) {
   if (fd >= 0 && stats::g_self) {
     int running = stats::get(stats::g_self->running_core);
     std::int64_t now = now_ms();
-    for (int c = 0; c < stats::g_core_count; ++c) {
+    int seen = stats::get(stats::g_self->cores_seen);
+    for (int c = 0; c < seen && c < stats::g_core_count; ++c) {
       CoreStat& cs = stats::g_cores[c];
       if (!stats::get(cs.started_mono_ms) && c != running) continue;
       auto state = static_cast<stats::CoreState>(stats::get(cs.state));

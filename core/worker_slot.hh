@@ -38,6 +38,10 @@ struct alignas(64) WorkerSlot {
   std::int32_t running_core;  // the core on the CPU, -1 none
   std::uint8_t accepting;     // 0 once draining
   std::uint8_t exit_reason;   // set just before a deliberate exit
+  // 1 + the highest core id that ever took a request. Cores are made on
+  // demand, lowest id first, so readers scan [0, cores_seen) rather than
+  // every core --async allows (up to a million).
+  std::int32_t cores_seen;
   std::uint32_t in_flight;    // cores holding a request
   std::uint32_t queued;       // connections with a request waiting for a core
   std::uint32_t connections;  // open client connections

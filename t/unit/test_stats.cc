@@ -121,6 +121,7 @@ void test_stats_json_reads_back(void**) {
   assert_true(JsonValue::parse(text, &d, &err));
   assert_int_equal(d["workers"].items().size(), 2);
   assert_int_equal(d["workers"][0]["cores"].items().size(), 3);
+  assert_int_equal(d["workers"][1]["cores"].items().size(), 0);  // never took a request
   assert_int_equal(d["workers"][0]["id"].integer(), 1);
   assert_true(d["respawns"]["harakiri"].integer() >= 1);
 }
