@@ -34,10 +34,20 @@ struct Child {
   int start_failures = 0;  // this worker's predecessors that failed at start, in a row
 };
 
-// A worker that fails at start this many times in a row (a broken post-fork
-// hook, a resource it can never get) stops the server instead of being
-// respawned for ever.
-constexpr int kMaxStartFailures = 3;
+// A worker that dies before it is ready (a post-fork hook that calls
+// sys.exit, a resource it cannot get yet) is respawned after a back-off that
+// doubles from kFirstBackoff up to kMaxBackoff, so a broken start neither
+// spins the master nor floods the log; a database that comes back later
+// still gets its workers.
+constexpr double kFirstBackoff = 0.5;
+constexpr double kMaxBackoff = 30.0;
+
+// A respawn that waits for its back-off to run out.
+struct PendingSpawn {
+  int id = 0;
+  int start_failures = 0;
+  Deadline at;
+};
 
 class Master {
  public:
@@ -60,6 +70,7 @@ class Master {
   void chain_reload();
   void chain_next();
   void check_chain();
+  void spawn_due();
 
   const Config& cfg_;
   std::vector<Listener>& listeners_;
@@ -67,7 +78,7 @@ class Master {
   WorkerSlot* slots_ = nullptr;  // shared with the workers, index id-1
   std::vector<Child> children_;
   bool stopping_ = false;
-  bool gave_up_ = false;  // stopping because a worker cannot start
+  std::vector<PendingSpawn> pending_;  // workers waiting out a start back-off
   sigset_t signals_;
   // A --lazy-apps reload in progress: the worker ids still to replace, and
   // the new worker being waited for with the old one it replaces.
@@ -153,21 +164,20 @@ void Master::reap() {
       log(Level::kInfo, "worker %d (pid %d) %s", c.id, static_cast<int>(pid), how);
       continue;
     }
-    // A worker that never got ready failed at start: a few tries, then stop.
+    // A worker that never got ready failed at start: respawn it after a
+    // back-off. The first failure in a row is logged; the next ones only
+    // lengthen the wait, until a worker of that id gets ready again.
     if (stats::get(slots_[c.id - 1].ready_pid) != pid) {
       stats::worker_exited(c.id, status);
       int failures = c.start_failures + 1;
-      if (failures >= kMaxStartFailures) {
-        log(Level::kError, "worker %d (pid %d) %s before it was ready, %d times in a row; "
-            "stopping (see the errors above)", c.id, static_cast<int>(pid), how, failures);
-        gave_up_ = true;
-        stop_all();
-        continue;
-      }
-      log(Level::kWarn, "worker %d (pid %d) %s before it was ready; respawning", c.id,
-          static_cast<int>(pid), how);
-      usleep(500 * 1000);  // a worker that cannot even start would spin
-      spawn(c.id, failures);
+      double wait = kFirstBackoff;
+      for (int i = 1; i < failures && wait < kMaxBackoff; ++i) wait *= 2;
+      if (wait > kMaxBackoff) wait = kMaxBackoff;
+      if (failures == 1)
+        log(Level::kWarn, "worker %d (pid %d) %s before it was ready; respawning after "
+            "%.1f s, doubling up to %.0f s while it keeps failing (logged once)", c.id,
+            static_cast<int>(pid), how, wait, kMaxBackoff);
+      pending_.push_back({c.id, failures, Deadline::after(wait)});
       continue;
     }
     // A clean exit is a recycle (--max-requests); anything else is news.
@@ -387,6 +397,22 @@ void Master::check_harakiri() {
   }
 }
 
+void Master::spawn_due() {
+  for (std::size_t i = 0; i < pending_.size();) {
+    if (stopping_) {
+      pending_.clear();
+      return;
+    }
+    if (!pending_[i].at.passed()) {
+      ++i;
+      continue;
+    }
+    PendingSpawn p = pending_[i];
+    pending_.erase(pending_.begin() + static_cast<long>(i));
+    spawn(p.id, p.start_failures);
+  }
+}
+
 int Master::run() {
   slots_ = stats::create_region(cfg_).workers;
   if (!start_stats_server(cfg_, listeners_)) return 1;
@@ -416,12 +442,13 @@ int Master::run() {
     check_harakiri();
     check_deadlines();
     check_chain();
+    spawn_due();
     if (!stopping_ && life_.touched()) reload();
     life_.respawn_daemons();
     check_recycle();
   }
   log(Level::kInfo, "stopped");
-  return gave_up_ ? 1 : 0;
+  return 0;
 }
 
 }  // namespace

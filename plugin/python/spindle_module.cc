@@ -334,18 +334,23 @@ bool call_postfork(PyObject* fn, const char* kind) {
     Py_DECREF(fn);
     return true;
   }
+  // As in uWSGI, a hook that raises is logged and the worker serves anyway:
+  // one failing hook (a cache that is down) must not take the site down.
+  // SystemExit is the hook asking the worker not to start.
+  bool fatal = PyErr_ExceptionMatches(PyExc_SystemExit);
   PyObject *type, *value, *tb;
   PyErr_Fetch(&type, &value, &tb);  // keep the hook's error while asking its name
   PyObject* name = PyObject_GetAttrString(fn, "__qualname__");
   const char* s = name && PyUnicode_Check(name) ? PyUnicode_AsUTF8(name) : nullptr;
   std::string what = std::string("python: ") + kind + " " + (s ? s : "?") +
-                     " failed; the worker will not start";
+                     (fatal ? " raised SystemExit; the worker will not start"
+                            : " raised; the worker serves anyway");
   Py_XDECREF(name);
   PyErr_Clear();
   PyErr_Restore(type, value, tb);
   log_exception(what.c_str());
   Py_DECREF(fn);
-  return false;
+  return !fatal;
 }
 
 }  // namespace

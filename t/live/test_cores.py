@@ -1,7 +1,8 @@
 """Cores on demand and the limits of --async: a large --async costs nothing
 until used, idle cores beyond a bounded pool give their memory back, an
 --async the machine cannot hold is refused at start (exit 2, one line), a
-worker that cannot start stops the server instead of respawning for ever."""
+worker that cannot start is respawned with a doubling back-off, and a
+post-fork hook that raises is logged while the worker serves."""
 
 import os
 import re
@@ -128,25 +129,56 @@ def test_impossible_async_is_refused_at_start(tmp_path, case):
     assert "ready" not in err
 
 
-def test_worker_that_cannot_start_stops_the_server(spindle, tmp_path):
-    app = tmp_path / "broken_postfork.py"
+def test_worker_that_cannot_start_is_respawned_with_backoff(spindle, tmp_path):
+    """A worker that dies before it is ready is respawned after 0.5 s, then
+    1 s, 2 s...: the master neither spins nor stops, and says so once."""
+    app = tmp_path / "exit_postfork.py"
     app.write_text(
-        "import spindle\n"
+        "import sys, spindle\n"
         "@spindle.postfork\n"
         "def boom():\n"
-        "    raise RuntimeError('cannot start here')\n"
+        "    sys.exit(3)\n"
         "def application(environ, start_response):\n"
         "    start_response('200 OK', [])\n"
         "    return [b'never']\n")
-    srv = spindle("--http-socket", "127.0.0.1:0", "--wsgi-file", str(app), extra=False,
-                  start=False)
-    with pytest.raises(ServerStartError):
-        srv.start(timeout=60)
-    rc = srv.returncode
+    srv = spindle("--http-socket", "127.0.0.1:0", "--wsgi-file", str(app), "--processes", "1",
+                  extra=False, processes=0)
+    refusal = re.compile(r"^(\S+ \S+) \[(\d+)\] .*boom raised SystemExit; the worker will not start",
+                         re.M)
+    wait_until(lambda: len(refusal.findall(srv.log_text())) >= 3, 30,
+               what="three failed starts")
+    assert srv.alive(), srv.log_text()
     text = srv.log_text()
-    assert rc == 1, text
-    assert len(re.findall(r"before it was ready", text)) == 3, text
-    assert "3 times in a row; stopping" in text
+    starts = refusal.findall(text)
+    assert len({pid for _, pid in starts}) == len(starts), text
+    # Logged once however often it fails; the waits double (0.5 s, then 1 s).
+    assert len(re.findall(r"before it was ready; respawning after 0\.5 s", text)) == 1, text
+    assert "before it was ready" not in text.split("logged once", 1)[1], text
+    stamps = [time.mktime(time.strptime(t[:19], "%Y-%m-%d %H:%M:%S")) + float(t[19:] or 0)
+              for t, _ in starts[:3]]
+    assert stamps[2] - stamps[0] >= 1.4, starts
+    assert srv.stop() == 0, srv.log_text()
+
+
+def test_postfork_hook_that_raises_is_logged_and_the_worker_serves(spindle, tmp_path):
+    app = tmp_path / "raising_postfork.py"
+    app.write_text(
+        "import spindle\n"
+        "@spindle.postfork\n"
+        "def flaky_cache():\n"
+        "    raise RuntimeError('cache is down')\n"
+        "def application(environ, start_response):\n"
+        "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
+        "    return [b'serving']\n")
+    srv = spindle("--http-socket", "127.0.0.1:0", "--wsgi-file", str(app), "--processes", "2",
+                  extra=False)
+    text = srv.log_text()
+    assert len(re.findall(r"flaky_cache raised; the worker serves anyway", text)) == 2, text
+    assert "RuntimeError: cache is down" in text
+    assert "Traceback" in text
+    import urllib.request
+    with urllib.request.urlopen(srv.url, timeout=10) as r:
+        assert r.read() == b"serving"
 
 
 def test_open_file_limit_is_raised_for_the_cores(spindle):
