@@ -174,7 +174,8 @@ bool Lifecycle::touched() {
   return changed;
 }
 
-int Lifecycle::recycle_signal(pid_t pid, int id, std::int64_t started_ms) {
+int Lifecycle::recycle_signal(pid_t pid, int id, std::int64_t started_ms, bool* for_rss) {
+  *for_rss = false;
   if (std::find(recycled_.begin(), recycled_.end(), pid) != recycled_.end()) return 0;
   int sig = 0;
   if (cfg_.max_worker_lifetime > 0) {
@@ -197,6 +198,7 @@ int Lifecycle::recycle_signal(pid_t pid, int id, std::int64_t started_ms) {
           static_cast<int>(pid), static_cast<unsigned long long>(mb), cfg_.reload_on_rss);
       sig = SIGTERM;
     }
+    *for_rss = sig != 0;
   }
   if (sig) recycled_.push_back(pid);
   if (recycled_.size() > 4096) recycled_.erase(recycled_.begin());

@@ -32,8 +32,9 @@ class Lifecycle {
   bool touched();  // a --touch-reload file changed since the last call
   void respawn_daemons();
   // 0, SIGTERM (graceful recycle) or SIGKILL for a worker; logs why, once
-  // per pid.
-  int recycle_signal(pid_t pid, int id, std::int64_t started_ms);
+  // per pid. *for_rss says whether its memory (--reload-on-rss,
+  // --evil-reload-on-rss) was the reason.
+  int recycle_signal(pid_t pid, int id, std::int64_t started_ms, bool* for_rss);
   // True when pid was an attached daemon (it is respawned after a back-off).
   bool reaped(pid_t pid, int status);
   void stop();

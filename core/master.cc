@@ -347,7 +347,13 @@ void Master::check_recycle() {
   for (const Child& c : children_) {
     // Only a worker that got ready: one still starting is not recycled.
     if (!c.current || stats::get(slots_[c.id - 1].ready_pid) != c.pid) continue;
-    if (int sig = life_.recycle_signal(c.pid, c.id, c.started_ms)) kill(c.pid, sig);
+    bool for_rss = false;
+    int sig = life_.recycle_signal(c.pid, c.id, c.started_ms, &for_rss);
+    if (!sig) continue;
+    if (for_rss) stats::put(slots_[c.id - 1].kill_reason, static_cast<std::uint8_t>(stats::ExitReason::kRss));
+    // A worker killed outright for its memory shows first where its requests were.
+    if (sig == SIGKILL) log_stuck_worker(c.id, c.pid);
+    kill(c.pid, sig);
   }
 }
 

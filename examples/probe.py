@@ -96,6 +96,18 @@ def sleep(environ, start_response):
     return _text(start_response, "slept %s in %d\n" % (s, os.getpid()))
 
 
+def grow(environ, start_response):
+    """Holds mb MiB (touched) for s seconds: a worker over --reload-on-rss."""
+    q = _q(environ)
+    held = bytearray(int(q.get("mb", "100")) << 20)
+    for i in range(0, len(held), 4096):
+        held[i] = 1
+    environ["wsgi.errors"].write("grow start\n")
+    environ["wsgi.errors"].flush()
+    time.sleep(float(q.get("s", "30")))
+    return _text(start_response, "held %d bytes\n" % len(held))
+
+
 def stuck(environ, start_response):
     time.sleep(30)
     return _text(start_response, "woke up\n")
@@ -267,7 +279,7 @@ def headers(environ, start_response):
 
 
 ROUTES = {
-    "/pid": pid, "/whoami": whoami, "/sleep": sleep, "/stuck": stuck, "/error": error,
+    "/pid": pid, "/whoami": whoami, "/sleep": sleep, "/stuck": stuck, "/grow": grow, "/error": error,
     "/error_in_iter": error_in_iter, "/readall": readall, "/big": big, "/track": track,
     "/file": file, "/twice": twice, "/exc_after_headers": exc_after_headers,
     "/spindle": spindle_info, "/spindle_sleep": spindle_sleep, "/wait_fd": wait_fd,

@@ -274,6 +274,24 @@ def test_harakiri_logs_every_core_with_its_traceback(spindle, engine):
             c.close()
 
 
+def test_worker_killed_for_its_memory_logs_its_traceback(spindle):
+    srv = probe(spindle, "--evil-reload-on-rss", "150", "--stats", "127.0.0.1:0",
+                processes=1, extra=False)
+    old = srv.worker_pids()[1]
+    held = start_parked(srv, "/grow?mb=300&s=60")
+    try:
+        srv.wait_for_log(r"uses \d+ MB \(evil-reload-on-rss 150\); killing", timeout=30)
+        wait_until(lambda: srv.worker_pids()[1] != old, 20, what="the replacement worker")
+        log = srv.log_text()
+        assert re.search(r'core \d \(running\), request running for [\d.]+s: '
+                         r'"GET /grow\?mb=300&s=60 HTTP/1.1"', log), log
+        assert re.search(r'File ".*probe.py", line \d+ in grow\n', log), log
+        assert raw_stats(bound(srv, STATS_RE))["respawns"]["reload-on-rss"] == 1
+    finally:
+        for c in held:
+            c.close()
+
+
 def test_worker_stuck_at_stop_logs_its_traceback(spindle):
     srv = probe(spindle, "--worker-reload-mercy", "1", processes=1, extra=False)
     stuck = start_parked(srv, "/sleep?s=30&token=atstop")
