@@ -4,6 +4,7 @@
 #include <initializer_list>
 #include <string>
 
+#include "core/access_log.hh"
 #include "core/listener.hh"
 #include "core/options.hh"
 
@@ -106,6 +107,7 @@ void add_core_options(OptionTable& t, Config& cfg) {
          T::flag(cfg.disable_logging)});
   t.add({"no-server-header", 0, false, "", "do not send the Server: spindle response header",
          T::flag(cfg.no_server_header)});
+  add_log_options(t);
 
   // --- engines ---------------------------------------------------------------
   t.add({"loop", 0, true, "NAME", "loop engine (default: ev)", T::text(cfg.loop)});

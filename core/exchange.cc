@@ -9,6 +9,7 @@
 
 #include <cstring>
 
+#include "core/access_log.hh"
 #include "core/config.hh"
 #include "core/http_date.hh"
 #include "core/log.hh"
@@ -67,17 +68,27 @@ void Exchange::reset() {
   app_length_value_ = hint_value_ = body_sent_ = 0;
   status_ = 0;
   error_.clear();
+  head_bytes_ = 0;
+  written_at_start_ = t_.bytes_written();
   started_at_ = mono_now();
 }
 
 void Exchange::record_done() {
   double took = mono_now() - started_at_;
   stats::request_end(core_->id, status_, body_sent_, took);
-  if (t_.worker().cfg().disable_logging) return;
-  const std::string& peer = t_.peer_addr();
-  core::log_access("%s \"%s\" %d %llu %.3fms", peer.empty() ? "-" : peer.c_str(), req.line.c_str(),
-                   status_, static_cast<unsigned long long>(body_sent_),
-                   took * 1000.0);
+  if (!access_wanted(t_.worker().cfg().disable_logging, status_, took)) return;
+  AccessRecord r{req.vars, t_.peer_addr(), req.line, status_, body_sent_, head_bytes_};
+  if (state_ == ResponseState::kAborted) {
+    // What reached the socket, not what the app produced.
+    const std::uint64_t wire = t_.bytes_written() - written_at_start_;
+    r.cut = true;
+    r.head_bytes = wire < head_bytes_ ? wire : head_bytes_;
+    r.body_bytes = wire - r.head_bytes;
+  }
+  r.seconds = took;
+  r.core = core_->id;
+  r.worker = t_.worker().id();
+  log_request(r);
 }
 
 ssize_t Exchange::read(char* buf, std::size_t n) {
@@ -222,6 +233,7 @@ bool Exchange::send_head(bool final) {
     out_.append("Connection: keep-alive\r\n");
   }
   out_.append("\r\n");
+  head_bytes_ = out_.size();
   state_ = ResponseState::kHeadSent;
   return true;
 }
@@ -386,6 +398,8 @@ void Exchange::fail(int status) {
   if (int refused = proto_.refused_status()) status = refused;
   status_ = status;
   error_answer(status, req.is_head, &out_, proto_.origin_fields());
+  head_bytes_ = out_.find("\r\n\r\n") + 4;
+  body_sent_ = out_.size() - head_bytes_;
   state_ = ResponseState::kHeadSent;
   iovec iov{out_.data(), out_.size()};
   if (send(&iov, 1)) state_ = ResponseState::kDone;

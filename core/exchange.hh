@@ -186,6 +186,8 @@ class Exchange {
   std::uint64_t hint_value_ = 0;
   bool no_body_ = false;
   std::uint64_t body_sent_ = 0;
+  std::uint64_t head_bytes_ = 0;        // the head's size, for the access log
+  std::uint64_t written_at_start_ = 0;  // the transport's count when this began
 
   std::string out_;  // scratch for the head
   std::string held_;  // framed bytes write(.., true) kept back, head included

@@ -1,11 +1,15 @@
 #include "core/log.hh"
 
+#include <fcntl.h>
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
+#include <vector>
 
 namespace spindle::core {
 
@@ -21,24 +25,51 @@ const char* level_name(Level level) {
   return "?";
 }
 
-// One write(2) per line so that lines from the master and the workers, which
-// share stderr, never interleave mid-line.
+// Set at option time, before the workers fork; read-only afterwards.
+std::vector<int> g_log_fds;  // --logger file:PATH; empty: stderr
+std::vector<int> g_req_fds;  // --req-logger file:PATH; empty: as other lines
+std::string g_date_format;   // --log-date FORMAT
+
+constexpr std::size_t kPrefixCap = 128;
+
 std::size_t prefix(char* buf, std::size_t cap, const char* level) {
   struct timeval tv;
   gettimeofday(&tv, nullptr);
   struct tm tm;
   localtime_r(&tv.tv_sec, &tm);
-  std::size_t n = strftime(buf, cap, "%Y-%m-%d %H:%M:%S", &tm);
+  std::size_t n = 0;
+  if (!g_date_format.empty()) {
+    n = strftime(buf, cap - 40, g_date_format.c_str(), &tm);
+    n += snprintf(buf + n, cap - n, " [%d] %s ", static_cast<int>(getpid()), level);
+    return n;
+  }
+  n = strftime(buf, cap, "%Y-%m-%d %H:%M:%S", &tm);
   n += snprintf(buf + n, cap - n, ".%03d [%d] %s ", static_cast<int>(tv.tv_usec / 1000),
                 static_cast<int>(getpid()), level);
   return n;
 }
 
-void emit(char* buf, std::size_t n, std::size_t cap) {
+// One write(2) per line so that lines from the master and the workers, which
+// share stderr (or a file opened with O_APPEND), never interleave mid-line.
+void emit(char* buf, std::size_t n, std::size_t cap, bool request) {
   if (n >= cap) n = cap - 1;
   buf[n++] = '\n';
-  ssize_t ignored = write(STDERR_FILENO, buf, n);
-  (void)ignored;
+  const std::vector<int>& fds = request && !g_req_fds.empty() ? g_req_fds : g_log_fds;
+  if (fds.empty()) {
+    ssize_t ignored = write(STDERR_FILENO, buf, n);
+    (void)ignored;
+  }
+  for (int fd : fds) {
+    ssize_t ignored = write(fd, buf, n);
+    (void)ignored;
+  }
+}
+
+std::string open_log(const std::string& path, std::vector<int>* fds) {
+  int fd = open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return "cannot open " + path + ": " + strerror(errno);
+  fds->push_back(fd);
+  return {};
 }
 
 void default_fatal(const char* message) {
@@ -58,7 +89,7 @@ constexpr std::size_t kMaxMessage = 8192;
 // Buffers per thread rather than on the stack: cores log from fiber stacks.
 // Workers and the master log from one thread each, never re-entrantly.
 thread_local char t_message[kMaxMessage + 1];
-thread_local char t_line[64 + 4 * kMaxMessage + 64];
+thread_local char t_line[kPrefixCap + 4 * kMaxMessage + 64];
 
 std::size_t escape_into(char* out, const char* in, std::size_t n) {
   static const char kHex[] = "0123456789abcdef";
@@ -83,31 +114,47 @@ std::size_t escape_into(char* out, const char* in, std::size_t n) {
   return k;
 }
 
-}  // namespace
-
-void vlog(const char* level, const char* fmt, va_list ap) {
-  int m = vsnprintf(t_message, sizeof t_message, fmt, ap);
-  std::size_t full = m > 0 ? static_cast<std::size_t>(m) : 0;
+// The message (its first `kept` bytes at `text`, `full` in all) escaped
+// into one line, with the prefix unless raw.
+void write_line(const char* level, const char* text, std::size_t full, bool raw,
+                bool request) {
   std::size_t kept = full < kMaxMessage ? full : kMaxMessage;
   char* line = t_line;
-  std::size_t n = prefix(line, 64, level);
-  n += escape_into(line + n, t_message, kept);
+  std::size_t n = raw ? 0 : prefix(line, kPrefixCap, level);
+  n += escape_into(line + n, text, kept);
   if (kept < full)
     n += static_cast<std::size_t>(snprintf(line + n, 64, " [cut: %zu more bytes]", full - kept));
-  emit(line, n, sizeof t_line);
+  emit(line, n, sizeof t_line, request);
 }
+
+void vlog(const char* level, const char* fmt, va_list ap, bool request) {
+  int m = vsnprintf(t_message, sizeof t_message, fmt, ap);
+  write_line(level, t_message, m > 0 ? static_cast<std::size_t>(m) : 0, false, request);
+}
+
+}  // namespace
+
+void log_access_text(std::string_view text, bool raw) {
+  write_line("ACCESS", text.data(), text.size(), raw, true);
+}
+
+std::string add_log_file(const std::string& path) { return open_log(path, &g_log_fds); }
+
+std::string add_request_log_file(const std::string& path) { return open_log(path, &g_req_fds); }
+
+void set_log_date_format(std::string format) { g_date_format = std::move(format); }
 
 void log(Level level, const char* fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  vlog(level_name(level), fmt, ap);
+  vlog(level_name(level), fmt, ap, false);
   va_end(ap);
 }
 
 void log_access(const char* fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  vlog("ACCESS", fmt, ap);
+  vlog("ACCESS", fmt, ap, true);
   va_end(ap);
 }
 

@@ -4,6 +4,8 @@
 
 #include <cstdarg>
 #include <cstddef>
+#include <string>
+#include <string_view>
 
 namespace spindle::core {
 
@@ -16,6 +18,23 @@ void log(Level level, const char* fmt, ...) __attribute__((format(printf, 2, 3))
 
 // The access log: one line per request, level ACCESS.
 void log_access(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+
+// An access line already formatted (core/access_log.cc): with the usual
+// prefix and level ACCESS, or (raw) as it is, as --log-format lines are.
+// Either way control bytes are escaped and an overlong line is cut with a
+// marker; a NUL in `text` is escaped, never the end of the line.
+void log_access_text(std::string_view text, bool raw);
+
+// Where lines go. By default every line goes to stderr. add_log_file() adds a
+// file for all lines (--logger file:PATH), add_request_log_file() one for the
+// access lines only (--req-logger file:PATH); files are opened for append
+// at once, and the reason is returned when that fails (empty: done).
+std::string add_log_file(const std::string& path);
+std::string add_request_log_file(const std::string& path);
+
+// --log-date FORMAT: the prefix's time is strftime(FORMAT) instead of
+// "2026-01-31 12:00:00.000".
+void set_log_date_format(std::string format);
 
 // Writes raw text (a Python traceback, wsgi.errors output) to the log stream,
 // prefixing every line so it stays one line per event.

@@ -24,6 +24,7 @@
 #include <memory>
 #include <string>
 
+#include "core/access_log.hh"
 #include "core/exchange.hh"
 #include "core/listener.hh"
 #include "core/static_send.hh"
@@ -93,7 +94,7 @@ class Protocol {
  private:
   void pump_static();
   StaticSend static_;
-  std::string static_line_;  // for the access log
+  AccessCopy static_access_;  // the request, for the access log
   bool static_keep_alive_ = false;
   double static_started_ = 0;
 };

@@ -127,11 +127,10 @@ bool Protocol::try_static(std::span<const Var> vars, bool keep_alive, bool annou
   r.if_range = find(vars, "HTTP_IF_RANGE");
   StaticAnswer a = t_.worker().static_files().lookup(r);
   if (a.kind == StaticAnswer::kPass) return false;
-  const bool logging = !t_.worker().cfg().disable_logging;
-  if (logging) {
-    static_line_.assign(request_line);
-    static_started_ = mono_now();
-  }
+  // Kept whatever --disable-logging says: --log-4xx and the like decide
+  // once the status is known.
+  static_access_.keep(vars, request_line);
+  static_started_ = mono_now();
   static_keep_alive_ = keep_alive && !t_.worker().draining();
   a.fields += origin_fields();
   static_.begin(std::move(a), static_keep_alive_, announce_keep_alive, r.method == "HEAD");
@@ -147,11 +146,14 @@ void Protocol::pump_static() {
     t_.wait_writable();
     return;
   }
-  if (!t_.worker().cfg().disable_logging) {
-    log_access("%s \"%s\" %d %llu %.3fms", t_.peer_addr().empty() ? "-" : t_.peer_addr().c_str(),
-               static_line_.c_str(), static_.status(),
-               static_cast<unsigned long long>(static_.body_sent()),
-               (mono_now() - static_started_) * 1000.0);
+  const double took = mono_now() - static_started_;
+  if (access_wanted(t_.worker().cfg().disable_logging, static_.status(), took)) {
+    AccessRecord r{static_access_.vars(), t_.peer_addr(), static_access_.line(), static_.status(),
+                   static_.body_sent()};
+    r.cut = res == StaticSend::kError;
+    r.seconds = took;
+    r.worker = t_.worker().id();
+    log_request(r);
   }
   if (res == StaticSend::kError) {
     static_.reset();

@@ -217,6 +217,7 @@ bool Transport::send(iovec* iov, int cnt, std::string* err) {
     msg.msg_iovlen = static_cast<std::size_t>(cnt);
     ssize_t r = ::sendmsg(fd_, &msg, MSG_NOSIGNAL);
     if (r >= 0) {
+      written_ += static_cast<std::uint64_t>(r);
       std::size_t left = static_cast<std::size_t>(r);
       while (cnt > 0 && left >= iov->iov_len) {
         left -= iov->iov_len;
@@ -244,6 +245,7 @@ bool Transport::send_file(int fd, off_t* offset, std::uint64_t count, std::uint6
     std::size_t step = count > (1u << 30) ? (1u << 30) : static_cast<std::size_t>(count);
     ssize_t r = ::sendfile(fd_, fd, offset, step);
     if (r > 0) {
+      written_ += static_cast<std::uint64_t>(r);
       count -= static_cast<std::uint64_t>(r);
       *sent += static_cast<std::uint64_t>(r);
       continue;

@@ -127,6 +127,10 @@ class Transport {
   const std::string& peer_port() const { return peer_port_; }
   Protocol& protocol() { return *proto_; }
 
+  // Bytes written to the socket by send() and send_file() so far (the
+  // access log's count for a response cut off midway).
+  std::uint64_t bytes_written() const { return written_; }
+
   // Unconsumed input: bytes [in_start, in_end) of `in`.
   ReadBuffer in;
   std::size_t in_start = 0;
@@ -156,6 +160,7 @@ class Transport {
   double body_budget_ = -1;
   bool body_timed_out_ = false;
   bool closing_ = false;
+  std::uint64_t written_ = 0;
   std::unique_ptr<Protocol> proto_;
 };
 

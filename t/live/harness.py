@@ -32,7 +32,8 @@ RESPAWN_RE = re.compile(
     r"worker (\d+) \(pid (\d+)\) (exited with status \d+|killed by signal \d+ \(\w+\)); respawning")
 HARAKIRI_RE = re.compile(r'harakiri: worker (\d+) \(pid (\d+)\) stuck [\d.]+s in "(.*)"')
 MAXREQ_RE = re.compile(r"worker (\d+) \(pid (\d+)\) reached max-requests")
-ACCESS_RE = re.compile(r'ACCESS (\S+) "([^"]*)" (\d{3}) (\d+) ([\d.]+)m?s')
+# A quoted field may hold \" and \\ (quotes and backslashes from the request).
+ACCESS_RE = re.compile(r'ACCESS (\S+) "((?:[^"\\]|\\.)*)" (\d{3}) (\d+) ([\d.]+)m?s')
 LINE_RE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} \[(\d+)\] (DEBUG|INFO|WARN|ERROR|ACCESS) ")
 
 
@@ -204,6 +205,9 @@ class Server:
         self.name = name
         self.expect_bound = expect_bound
         self.log_path = os.path.join(self.workdir, name + ".log")
+        # The file the log is read from, when the server writes its log
+        # elsewhere than stderr (--logger file:PATH); default log_path.
+        self.read_path = None
         self.proc = None
         self.returncode = None
         self.allow_crash_lines = False
@@ -319,7 +323,7 @@ class Server:
     # -- log ----------------------------------------------------------------
     def log_text(self):
         try:
-            with open(self.log_path, "rb") as f:
+            with open(self.read_path or self.log_path, "rb") as f:
                 return f.read().decode("utf-8", "replace")
         except FileNotFoundError:
             return ""

@@ -198,6 +198,17 @@ std::optional<std::string> sample_value(const OptionDef& row, const TempDir& dir
       {"stats-http", "true"},
       {"stats-minified", "true"},
       {"metrics", ":9100"},
+      {"log-format", "%(addr) %(uri) %(status)"},
+      {"logformat", "%(method) %(var.HTTP_HOST)"},
+      {"log-4xx", "true"},
+      {"log-5xx", "true"},
+      {"log-slow", "500"},
+      {"log-x-forwarded-for", "true"},
+      {"log-date", "true"},  // a FORMAT would date this binary's later lines
+      {"logdate", "yes"},
+      {"logger", "stdio"},  // file:PATH would take this binary's log
+      {"req-logger", "stdio"},
+      {"logger-req", "stdio"},
   };
   // Rows spindle does not implement take anything.
   if (row.fate != spindle::core::Fate::kImplemented) return row.takes_value ? "1" : "true";

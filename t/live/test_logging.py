@@ -1,0 +1,242 @@
+"""The access log and the logging options: the default line (user agent,
+referer, bytes actually sent, escaping), uWSGI's --log-format variables,
+--log-4xx/--log-5xx/--log-slow with --disable-logging, --log-x-forwarded-for,
+--log-date, --logger/--req-logger file:PATH."""
+
+import os
+import re
+import socket
+
+import pytest
+
+from harness import (ACCESS_RE, RawConn, build_request, example, http_request, uwsgi_request,
+                     uwsgi_vars, wait_until)
+
+PROBE = example("probe.py")
+
+
+@pytest.fixture(scope="module")
+def srv(module_spindle):
+    return module_spindle("--http-socket", "127.0.0.1:0", "--socket", "127.0.0.1:0",
+                          "--wsgi-file", PROBE, "--buffer-size", "65536")
+
+
+def line_for(srv, marker, after=0, access=True):
+    """The access line of the request marked `marker` (with --log-format:
+    the first line that has it)."""
+    rx = r"[^\n]*%s%s[^\n]*" % (" ACCESS [^\n]*" if access else "", re.escape(marker))
+    return srv.wait_for_log(rx, after=after)[0].group(0)
+
+
+def test_default_line_has_referer_and_user_agent(srv):
+    before = srv.log_offset()
+    http_request(srv.http_addr, "GET", "/pid?tag=ua1",
+                 headers=[("User-Agent", "probe-agent/1.0"), ("Referer", "http://ref.example/x")])
+    line = line_for(srv, "tag=ua1", before)
+    assert ACCESS_RE.search(line), line
+    assert line.endswith('"http://ref.example/x" "probe-agent/1.0"'), line
+    before = srv.log_offset()
+    http_request(srv.http_addr, "GET", "/pid?tag=ua2")
+    assert line_for(srv, "tag=ua2", before).endswith(' "-" "-"')
+
+
+def test_quotes_in_header_values_are_escaped(srv):
+    before = srv.log_offset()
+    http_request(srv.http_addr, "GET", "/pid?tag=q1",
+                 headers=[("User-Agent", 'a" "forged\\')])
+    line = line_for(srv, "tag=q1", before)
+    assert line.endswith(r'"a\" \"forged\\"'), line
+
+
+def test_quotes_and_control_bytes_in_request_line_are_escaped(srv):
+    # Behind nginx the request line comes from uwsgi variables, which may
+    # hold any byte.
+    before = srv.log_offset()
+    v = uwsgi_vars("GET", '/pid"x\r\nFORGED\x00z', query="tag=rl1")
+    r = uwsgi_request(srv.uwsgi_addr, v)
+    assert r.status == 404
+    line = line_for(srv, "tag=rl1", before)
+    assert r'/pid\"x\r\nFORGED\x00z?tag=rl1' in line, line
+    assert ACCESS_RE.search(line), line
+    assert "10.1.2.3" in line  # uwsgi's REMOTE_ADDR is the client
+    assert not any(l.startswith("FORGED") for l in srv.log_lines())
+
+
+def test_error_page_bytes_are_counted(srv):
+    before = srv.log_offset()
+    r = http_request(srv.http_addr, "GET", "/error?tag=e500")
+    assert r.status == 500
+    line = line_for(srv, "tag=e500", before)
+    m = ACCESS_RE.search(line)
+    assert m and m.group(3) == "500", line
+    assert int(m.group(4)) == len(r.body) > 0, line
+
+
+def test_cut_off_response_logs_bytes_written(srv):
+    before = srv.log_offset()
+    with RawConn(srv.http_addr) as c:
+        c.send(build_request("GET", "/big?n=%d&tag=cut1" % (64 << 20)))
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        c.read_head()
+        c.sock.recv(1000)
+        # RST on close: the server's next writes fail.
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    line = line_for(srv, "tag=cut1", before)
+    assert line.endswith(" (cut off)"), line
+    m = ACCESS_RE.search(line)
+    assert m and m.group(3) == "200", line
+    assert 0 < int(m.group(4)) < (64 << 20), line
+
+
+def test_exception_after_head_is_logged_as_cut_off(srv):
+    before = srv.log_offset()
+    with RawConn(srv.http_addr) as c:
+        c.send(build_request("GET", "/error_in_iter?tag=cut2"))
+        c.read_head()
+    line = line_for(srv, "tag=cut2", before)
+    assert line.endswith(" (cut off)"), line
+    m = ACCESS_RE.search(line)
+    assert int(m.group(4)) >= len(b"partial\n"), line
+
+
+def test_very_long_line_is_one_line_without_nul(srv):
+    before = srv.log_offset()
+    agent = "A" * 30000 + "END"
+    http_request(srv.http_addr, "GET", "/pid?tag=long1", headers=[("User-Agent", agent)])
+    line = line_for(srv, "tag=long1", before)
+    assert "\x00" not in line
+    assert re.search(r"\[cut: \d+ more bytes\]$", line), line[-200:]
+    assert "END" not in line
+
+
+LOG_FORMAT = ('%(addr) - %(user) [%(ltime)] "%(method) %(uri) %(proto)" %(status) %(size) '
+              '"%(referer)" "%(uagent)" host=%(host) ms=%(msecs) us=%(micros) pid=%(pid) '
+              'wid=%(wid) rsize=%(rsize) hsize=%(hsize) cl=%(cl) time=%(time) epoch=%(epoch) '
+              'v=%(var.HTTP_X_PROBE) unset=%(nosuchvar) 100%')
+
+
+def test_log_format_variables(spindle):
+    s = spindle("--http-socket", "127.0.0.1:0", "--wsgi-file", PROBE, "--log-format", LOG_FORMAT)
+    r = http_request(s.http_addr, "POST", "/echo?tag=lf1", body=b"0123456789",
+                     headers=[("User-Agent", "ua/2"), ("Referer", "http://r/"),
+                              ("X-Probe", "probe-value")])
+    assert r.status == 200
+    line = line_for(s, "tag=lf1", access=False)
+    rx = (r'^127\.0\.0\.1 - - \[\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\] '
+          r'"POST /echo\?tag=lf1 HTTP/1\.1" 200 (\d+) "http://r/" "ua/2" host=localhost '
+          r'ms=(\d+) us=(\d+) pid=(\d+) wid=1 rsize=10 hsize=(\d+) cl=10 time=(\d+) '
+          r'epoch=(\d+) v=probe-value unset=- 100%$')
+    m = re.match(rx, line)
+    assert m, line
+    size, ms, us, pid, hsize, t, epoch = (int(x) for x in m.groups())
+    assert size == 10 + hsize and hsize > 20
+    assert ms == us // 1000
+    assert pid in s.worker_pids().values()
+    assert abs(epoch - t) < 60
+
+
+def test_disable_logging_with_log_4xx_and_5xx(spindle):
+    s = spindle("--http-socket", "127.0.0.1:0", "--wsgi-file", PROBE, "--disable-logging",
+                "--log-4xx", "--log-5xx")
+    http_request(s.http_addr, "GET", "/pid?tag=ok")
+    http_request(s.http_addr, "GET", "/missing?tag=nf")
+    http_request(s.http_addr, "GET", "/error?tag=boom")
+    s.wait_for_log(r'ACCESS .*"GET /missing\?tag=nf HTTP/1.1" 404 ')
+    s.wait_for_log(r'ACCESS .*"GET /error\?tag=boom HTTP/1.1" 500 ')
+    assert not [l for l in s.access_lines() if "tag=ok" in l]
+
+
+def test_disable_logging_with_log_slow(spindle):
+    s = spindle("--http-socket", "127.0.0.1:0", "--wsgi-file", PROBE, "--disable-logging",
+                "--log-slow", "300")
+    http_request(s.http_addr, "GET", "/pid?tag=fast")
+    http_request(s.http_addr, "GET", "/sleep?s=0.5&tag=slow")
+    line = line_for(s, "tag=slow")
+    assert float(ACCESS_RE.search(line).group(5)) >= 300
+    assert not [l for l in s.access_lines() if "tag=fast" in l]
+
+
+def test_log_x_forwarded_for(spindle):
+    s = spindle("--http-socket", "127.0.0.1:0", "--wsgi-file", PROBE, "--log-x-forwarded-for")
+    http_request(s.http_addr, "GET", "/pid?tag=xff", headers=[("X-Forwarded-For", "203.0.113.9")])
+    http_request(s.http_addr, "GET", "/pid?tag=noxff")
+    assert "ACCESS 203.0.113.9 " in line_for(s, "tag=xff")
+    assert "ACCESS 127.0.0.1 " in line_for(s, "tag=noxff")
+
+
+def test_log_date_format(spindle):
+    s = spindle("--http-socket", "127.0.0.1:0", "--wsgi-file", PROBE,
+                "--log-date=[%Y/%m/%d %H:%M:%S]")
+    http_request(s.http_addr, "GET", "/pid?tag=date")
+    line = line_for(s, "tag=date")
+    assert re.match(r"^\[\d{4}/\d\d/\d\d \d\d:\d\d:\d\d\] \[\d+\] ACCESS ", line), line
+    assert re.search(r"^\[\d{4}/\d\d/\d\d \d\d:\d\d:\d\d\] \[\d+\] INFO .*ready",
+                     s.log_text(), re.M)
+
+
+def test_log_date_bare_keeps_the_default_date(spindle):
+    s = spindle("--http-socket", "127.0.0.1:0", "--wsgi-file", PROBE, "--log-date")
+    http_request(s.http_addr, "GET", "/pid?tag=date2")
+    assert re.match(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} ", line_for(s, "tag=date2"))
+
+
+def test_logger_and_req_logger_files(spindle, tmp_path):
+    main_log = str(tmp_path / "main.log")
+    req_log = str(tmp_path / "req.log")
+    s = spindle("--http-socket", "127.0.0.1:0", "--wsgi-file", PROBE,
+                "--logger", "file:" + main_log, "--req-logger", "file:" + req_log, start=False)
+    s.read_path = main_log
+    s.start()
+    http_request(s.http_addr, "GET", "/pid?tag=files")
+
+    def req_text():
+        with open(req_log) as f:
+            return f.read()
+    wait_until(lambda: "tag=files" in req_text(), 10, what="access line in req.log")
+    assert re.search(r' ACCESS 127\.0\.0\.1 "GET /pid\?tag=files HTTP/1.1" 200 ', req_text())
+    assert "ready" not in req_text()
+    assert "tag=files" not in s.log_text()
+    with open(s.log_path) as f:
+        assert " ready" not in f.read()  # nothing on stderr once the logger is set
+
+
+def test_logger_file_gets_access_lines_without_req_logger(spindle, tmp_path):
+    main_log = str(tmp_path / "all.log")
+    s = spindle("--http-socket", "127.0.0.1:0", "--wsgi-file", PROBE,
+                "--logger", "mylog file:" + main_log, start=False)
+    s.read_path = main_log
+    s.start()
+    http_request(s.http_addr, "GET", "/pid?tag=all")
+    line_for(s, "tag=all")
+
+
+def test_other_logger_plugin_warns_and_logs_to_stderr(spindle):
+    s = spindle("--http-socket", "127.0.0.1:0", "--wsgi-file", PROBE,
+                "--logger", "syslog:myapp", "--req-logger", "socket:127.0.0.1:1717")
+    warns = [l for l in s.log_lines() if " WARN " in l and "logger" in l]
+    assert len(warns) == 2, warns
+    assert "syslog" in warns[0] and "stderr" in warns[0]
+    http_request(s.http_addr, "GET", "/pid?tag=stderr")
+    line_for(s, "tag=stderr")
+
+
+def test_logger_file_that_cannot_be_opened_is_refused(tmp_path):
+    from harness import run_spindle
+    rc, _, err = run_spindle(["--http-socket", "127.0.0.1:0", "--wsgi-file", PROBE,
+                              "--logger", "file:" + str(tmp_path / "no" / "such" / "dir.log")],
+                             cwd=str(tmp_path))
+    assert rc == 2
+    assert "--logger" in err and "cannot open" in err
+
+
+def test_log_options_in_an_ini_file(spindle, tmp_path):
+    ini = tmp_path / "app.ini"
+    ini.write_text("[uwsgi]\nhttp-socket = 127.0.0.1:0\nwsgi-file = %s\n"
+                   "logformat = ini %%(method) %%(uri) -> %%(status)\n"
+                   "disable-logging = true\nlog-4xx\n" % PROBE)
+    s = spindle("--ini", str(ini))
+    http_request(s.http_addr, "GET", "/pid?tag=ini-ok")
+    http_request(s.http_addr, "GET", "/nope?tag=ini-404")
+    assert line_for(s, "tag=ini-404", access=False) == "ini GET /nope?tag=ini-404 -> 404"
+    assert "tag=ini-ok" not in s.log_text()
+    assert os.path.exists(str(ini))
