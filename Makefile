@@ -5,6 +5,7 @@
 #   make run      deps + build + serve examples/hello.py on 127.0.0.1:9090
 #   make test     deps + build + unit tests + live tests
 #   make bench    deps + bench peers + side-by-side benchmark
+#   make fuzz     libFuzzer on the HTTP and uwsgi parsers, FUZZ_TIME s each
 
 PLUGINS ?= $(notdir $(patsubst %/plugin.mk,%,$(wildcard plugin/*/plugin.mk)))
 PYTHON  := /usr/bin/python3
@@ -13,7 +14,12 @@ CC      ?= gcc
 OPT     ?= -O2
 CXXFLAGS ?= $(OPT) -g -std=c++20 -Wall -Wextra -Wno-unused-parameter -fno-omit-frame-pointer
 CFLAGS   ?= $(OPT) -g -Wall
-CPPFLAGS += -I. -Ibuild -I/usr/share/include/llhttp -MMD -MP
+# SAN: sanitizer flags for every object and the link (make fuzz).
+SAN     ?=
+CXXFLAGS += $(SAN)
+CFLAGS   += $(SAN)
+LDFLAGS  += $(SAN)
+CPPFLAGS += -I. -I$(B) -I/usr/share/include/llhttp -MMD -MP
 LDLIBS  += -lboost_context -lpthread
 B       := build
 
@@ -47,7 +53,7 @@ PLUGIN_OBJ := $(PLUGIN_SRC:%.cc=$(B)/%.o) $(B)/plugins.o
 UNIT_SRC   := $(wildcard t/unit/test_*.cc)
 UNIT_BIN   := $(UNIT_SRC:t/unit/%.cc=$(B)/t/%)
 
-.PHONY: all deps run test unit live bench clean format
+.PHONY: all deps run test unit live bench clean format fuzz deps-fuzz
 all: spindle
 
 spindle: $(B)/core/main.o $(CORE_OBJ) $(PLUGIN_OBJ)
@@ -96,11 +102,34 @@ $(B)/bench/py_switch: t/bench/py_switch.cc $(B)/plugin/python/gilstate.o $(FIBER
 	@mkdir -p $(dir $@)
 	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -o $@ $(filter %.cc %.o,$^) $(LDLIBS)
 
+# --- fuzzing (not in make test: it does not fit CI's time) -----------------
+# make fuzz: libFuzzer targets (t/fuzz) built with Debian's clang, ASan and
+# UBSan, each run for FUZZ_TIME seconds from the seeds and the corpus left by
+# earlier runs.
+FUZZ_B    := build-fuzz
+FUZZ_TIME ?= 60
+FUZZ_SAN  := -fsanitize=fuzzer-no-link,address,undefined
+FUZZ_PARSER_OBJ := $(addprefix $(B)/core/,http_parser.o http_target.o chunked_decoder.o \
+                     request_vars.o uwsgi_codec.o) $(LLHTTP_OBJ)
+$(B)/fuzz/%: t/fuzz/%.cc $(FUZZ_PARSER_OBJ)
+	@mkdir -p $(dir $@)
+	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -fsanitize=fuzzer -o $@ $(filter %.cc %.o,$^)
+fuzz: deps-fuzz
+	$(MAKE) B=$(FUZZ_B) CXX=clang++ CC=clang OPT="-O1" SAN="$(FUZZ_SAN)" \
+	  $(FUZZ_B)/fuzz/http_head $(FUZZ_B)/fuzz/uwsgi_packet
+	$(PYTHON) t/fuzz/make_seeds.py $(FUZZ_B)/seeds
+	@mkdir -p $(FUZZ_B)/corpus/http $(FUZZ_B)/corpus/uwsgi
+	cd $(FUZZ_B) && ./fuzz/http_head -max_total_time=$(FUZZ_TIME) -dict=../t/fuzz/http.dict \
+	  -print_final_stats=1 corpus/http seeds/http
+	cd $(FUZZ_B) && ./fuzz/uwsgi_packet -max_total_time=$(FUZZ_TIME) -print_final_stats=1 \
+	  corpus/uwsgi seeds/uwsgi
+
 # --- packages ---------------------------------------------------------------
 DEB_BUILD := g++ make libev-dev libboost-context-dev node-llhttp python3-dev libcmocka-dev
 DEB_RUN   := python3-greenlet python3-tornado
 DEB_TEST  := python3-pytest python3-requests nginx python3-flask python3-django iproute2 \
              python3-pastedeploy python3-venv python3-prometheus-client tmux
+DEB_FUZZ  := clang libclang-rt-14-dev
 DEB_BENCH := wrk uwsgi-core uwsgi-plugin-python3 uwsgi-plugin-greenlet-python3 \
              uwsgi-plugin-gevent-python3 uwsgi-plugin-tornado-python3 gunicorn python3-gevent
 
@@ -123,6 +152,9 @@ endef
 
 deps:
 	$(call apt_install,$(DEB_BUILD) $(DEB_RUN) $(DEB_TEST))
+
+deps-fuzz: deps
+	$(call apt_install,$(DEB_FUZZ))
 
 deps-bench: deps
 	$(call apt_install,$(DEB_BENCH))
@@ -166,6 +198,6 @@ format:
 	clang-format -i core/*.cc core/*.hh fibers/*.cc fibers/*.hh plugin/*/*.cc plugin/*/*.hh
 
 clean:
-	rm -rf $(B) spindle
+	rm -rf $(B) $(FUZZ_B) spindle
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
