@@ -113,6 +113,10 @@ bool Exchange::send(iovec* iov, int cnt) {
 
 // --- response -------------------------------------------------------------
 
+// A status line longer than this (a reason phrase built from request data,
+// say) is an app bug, not something to send: clients cap it too.
+constexpr std::size_t kMaxStatusLine = 512;
+
 bool Exchange::start_response(std::string_view status, std::span<const Header> headers,
                               std::string* why) {
   if (head_sent()) {
@@ -125,13 +129,23 @@ bool Exchange::start_response(std::string_view status, std::span<const Header> h
     *why = "malformed status '" + std::string(status.substr(0, 64)) + "'";
     return false;
   }
+  // RFC 9112 4: reason-phrase = *( HTAB / SP / VCHAR / obs-text ).
   for (char c : status) {
-    if (c == '\r' || c == '\n' || c == '\0') {
+    auto u = static_cast<unsigned char>(c);
+    if ((u < 0x20 && u != '\t') || u == 0x7f) {
       *why = "control character in status";
       return false;
     }
   }
+  if (status.size() > kMaxStatusLine) {
+    *why = "status line over " + std::to_string(kMaxStatusLine) + " bytes";
+    return false;
+  }
   int code = (status[0] - '0') * 100 + (status[1] - '0') * 10 + (status[2] - '0');
+  if (code > 599) {
+    *why = "status " + std::string(status.substr(0, 3)) + " is outside 100-599";
+    return false;
+  }
   if (code < 200) {
     // A 1xx is interim: sent as the final answer, the client would read the
     // next response as this one's.

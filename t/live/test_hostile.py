@@ -101,6 +101,17 @@ def test_interim_status_as_final_status_is_500(srv):
     assert r.status == 500, r
 
 
+@pytest.mark.parametrize("status", ["600%20Nope", "999%20X", "099%20Low",
+                                    "200%20" + "x" * 600, "200%20OK%01"],
+                         ids=["600", "999", "099", "long-reason", "control-byte"])
+def test_status_outside_100_599_or_overlong_reason_is_500(srv, status):
+    with RawConn(srv.http_addr, timeout=10) as c:
+        c.send(build_request("GET", "/status?s=" + status))
+        r = c.read_response(skip_interim=False)
+    assert r.status == 500, r
+    assert b"x" * 600 not in r.raw_head
+
+
 def test_two_different_content_lengths_are_500(srv):
     r = get(srv, "/two_lengths")
     assert r.status_code == 500
