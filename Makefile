@@ -128,7 +128,8 @@ fuzz: deps-fuzz
 DEB_BUILD := g++ make libev-dev libboost-context-dev node-llhttp python3-dev libcmocka-dev
 DEB_RUN   := python3-greenlet python3-tornado
 DEB_TEST  := python3-pytest python3-requests nginx python3-flask python3-django iproute2 \
-             python3-pastedeploy python3-venv python3-prometheus-client tmux
+             python3-pastedeploy python3-venv python3-prometheus-client tmux \
+             python3-websocket
 DEB_FUZZ  := clang libclang-rt-14-dev
 DEB_BENCH := wrk uwsgi-core uwsgi-plugin-python3 uwsgi-plugin-greenlet-python3 \
              uwsgi-plugin-gevent-python3 uwsgi-plugin-tornado-python3 gunicorn python3-gevent

@@ -103,6 +103,11 @@ void add_core_options(OptionTable& t, Config& cfg) {
   t.add({"body-timeout", 0, true, "SECONDS",
          "answer 408 once a request has waited this long in all for its body (0: no limit)",
          T::seconds(cfg.body_timeout)});
+  t.add({"websocket-max-size", 0, true, "KB",
+         "close a websocket (1009) whose message exceeds KB kibibytes (0: no limit)",
+         T::integer(cfg.websocket_max_kb, 0, 1L << 30)});
+  t.add({"websockets-max-size", 0, true, "KB", "same as --websocket-max-size",
+         T::integer(cfg.websocket_max_kb, 0, 1L << 30)});
   t.add({"disable-logging", 'L', false, "", "do not write the access log",
          T::flag(cfg.disable_logging)});
   t.add({"no-server-header", 0, false, "", "do not send the Server: spindle response header",

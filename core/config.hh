@@ -22,6 +22,7 @@ struct Config {
   double socket_timeout = 30;              // --socket-timeout: parked body/response I/O
   std::uint64_t limit_post = 0;            // --limit-post (0: no limit)
   std::uint64_t post_buffering = 0;        // --post-buffering: body bytes read on the loop
+  long websocket_max_kb = 1024;            // --websocket-max-size: largest message, KiB
   double body_timeout = 60;                // --body-timeout: total wait for a body (0: off)
   bool disable_logging = false;            // --disable-logging
   bool no_server_header = false;           // --no-server-header

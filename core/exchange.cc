@@ -398,6 +398,16 @@ bool Exchange::finish() {
   return ok;
 }
 
+bool Exchange::upgrade(std::string_view head) {
+  if (state_ != ResponseState::kHeadPending) return false;
+  req.keep_alive = false;
+  status_ = 101;
+  state_ = ResponseState::kDone;
+  iovec iov{const_cast<char*>(head.data()), head.size()};
+  if (send(&iov, 1)) return true;
+  return false;
+}
+
 void Exchange::fail(int status) {
   if (state_ >= ResponseState::kDone) return;
   req.keep_alive = false;

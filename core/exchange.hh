@@ -122,6 +122,12 @@ class Exchange {
   // core took the request, the same act is Protocol::fail().)
   void fail(int status);
 
+  // Leaves HTTP (a websocket's 101): sends `head` as it is and ends the
+  // response; the connection is closed once the app returns (it never
+  // carries another request). False if a head went out already or the
+  // client went away.
+  bool upgrade(std::string_view head);
+
   const std::string& error() const { return error_; }
 
   // The response status (0 until start_response), for the access log.

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "core/exchange.hh"
+#include "core/websocket.hh"
 #include "core/loop.hh"
 
 namespace spindle::core {
@@ -80,6 +81,7 @@ struct Request {
   bool body_failed = false;   // reading the body failed (client gone, timeout, too large)
   std::int64_t content_length = -1;  // CONTENT_LENGTH, -1 if absent
   std::uint64_t serial = 0;          // the worker's request count when it began (from 1)
+  std::unique_ptr<core::WebSocket> ws;  // after uwsgi.websocket_handshake()
 };
 
 // Per async core: its request, its thread state and the objects reused from
@@ -121,6 +123,15 @@ Runtime& runtime();
 
 // The slot of core `id`, created on first use.
 CoreSlot& core_slot(int id);
+
+// websocket.cc: uWSGI's websocket calls, for the spindle module's table.
+PyObject* ws_handshake(PyObject*, PyObject* args);
+PyObject* ws_recv(PyObject*, PyObject*);
+PyObject* ws_recv_nb(PyObject*, PyObject*);
+PyObject* ws_send(PyObject*, PyObject* arg);
+PyObject* ws_send_binary(PyObject*, PyObject* arg);
+// The app returned: closes the request's websocket, if it has one.
+void ws_finish(Request& rq);
 
 // --- loader.cc -----------------------------------------------------------
 // Starts the interpreter; the spindle module and the embedded modules

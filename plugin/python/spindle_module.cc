@@ -267,6 +267,11 @@ PyMethodDef methods[] = {
      "resume(core_id): wakes a request parked in suspend(); False if it is not parked there."},
     {"postfork", m_postfork, METH_O,
      "@postfork: runs the function in every worker after fork, before it serves requests."},
+    {"_websocket_handshake", ws_handshake, METH_VARARGS, "uwsgi.websocket_handshake"},
+    {"_websocket_recv", ws_recv, METH_NOARGS, "uwsgi.websocket_recv"},
+    {"_websocket_recv_nb", ws_recv_nb, METH_NOARGS, "uwsgi.websocket_recv_nb"},
+    {"_websocket_send", ws_send, METH_O, "uwsgi.websocket_send"},
+    {"_websocket_send_binary", ws_send_binary, METH_O, "uwsgi.websocket_send_binary"},
     {nullptr, nullptr, 0, nullptr},
 };
 

@@ -304,7 +304,20 @@ class WsgiApp final : public core::App {
     PyObject* result = PyObject_Vectorcall(app->callable, args, 2, nullptr);
     bool ok = true;
     if (!result) {
-      ok = app_failed(rq, ex);
+      // uWSGI's websocket loops end with the IOError of a closed socket.
+      if (rq.ws && !rq.ws->open() && PyErr_ExceptionMatches(PyExc_OSError)) {
+        PyErr_Clear();
+        ws_finish(rq);
+      } else {
+        ws_finish(rq);
+        ok = app_failed(rq, ex);
+      }
+    } else if (rq.ws) {
+      // A websocket: the app's loop was the response; what it returns is
+      // not sent (the connection left HTTP).
+      ws_finish(rq);
+      if (!close_result(result, nullptr)) ok = false;
+      Py_DECREF(result);
     } else {
       Sent sent;
       if (PyBytes_Check(result) || PyUnicode_Check(result)) {

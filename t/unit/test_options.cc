@@ -141,6 +141,8 @@ std::optional<std::string> sample_value(const OptionDef& row, const TempDir& dir
       {"limit-post", "10M"},
       {"post-buffering", "64k"},
       {"body-timeout", "30s"},
+      {"websocket-max-size", "2048"},
+      {"websockets-max-size", "512"},
       {"disable-logging", "true"},
       {"loop", "ev"},
       {"async", "100"},

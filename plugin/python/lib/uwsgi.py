@@ -188,8 +188,16 @@ def recv(fd, max_size=4096):
     return data or None
 
 
+# WebSockets on the request's connection (RFC 6455); see README "WebSockets".
+websocket_handshake = spindle._websocket_handshake
+websocket_recv = spindle._websocket_recv
+websocket_recv_nb = spindle._websocket_recv_nb
+websocket_send = spindle._websocket_send
+websocket_send_binary = spindle._websocket_send_binary
+
+
 def __getattr__(name):
     if name.startswith("__"):
         raise AttributeError(name)
-    raise AttributeError("uwsgi.%s is not provided by spindle (it implements uWSGI's async API, "
-                         "worker_id, masterpid, log and post_fork_hook)" % name)
+    raise AttributeError("uwsgi.%s is not provided by spindle (it implements uWSGI's async and "
+                         "websocket API, worker_id, masterpid, log and post_fork_hook)" % name)
