@@ -4,6 +4,7 @@ websocket_recv()/websocket_send() until the client closes.
   /        echoes as text          /binary  echoes as binary
   /nb      polls websocket_recv_nb() between short sleeps
   /once    echoes one message, then returns (the server closes with 1000)
+  /raise   raises after the first message (the server closes with 1011)
 """
 import spindle
 import uwsgi
@@ -21,6 +22,8 @@ def application(environ, start_response):
                 continue
         else:
             msg = uwsgi.websocket_recv()
+        if path == "/raise":
+            raise RuntimeError("websocket app failed on purpose")
         send(msg)
         if path == "/once":
             return []

@@ -130,8 +130,9 @@ PyObject* ws_recv(PyObject*, PyObject*);
 PyObject* ws_recv_nb(PyObject*, PyObject*);
 PyObject* ws_send(PyObject*, PyObject* arg);
 PyObject* ws_send_binary(PyObject*, PyObject* arg);
-// The app returned: closes the request's websocket, if it has one.
-void ws_finish(Request& rq);
+// The app returned (1000) or failed (1011): closes the request's websocket,
+// if it has one.
+void ws_finish(Request& rq, int code = 1000);
 
 // --- loader.cc -----------------------------------------------------------
 // Starts the interpreter; the spindle module and the embedded modules

@@ -103,10 +103,11 @@ PyObject* ws_send_binary(PyObject*, PyObject* arg) {
   return send_impl(arg, true, "websocket_send_binary");
 }
 
-// The app returned: a close frame (1000) if none went out yet.
-void ws_finish(Request& rq) {
+// The app returned (code 1000) or raised (1011): a close frame with that
+// code if none went out yet.
+void ws_finish(Request& rq, int code) {
   if (rq.ws) {
-    rq.ws->close(1000, {});
+    rq.ws->close(code, {});
     rq.ws.reset();
   }
 }

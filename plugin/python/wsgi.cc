@@ -309,7 +309,7 @@ class WsgiApp final : public core::App {
         PyErr_Clear();
         ws_finish(rq);
       } else {
-        ws_finish(rq);
+        ws_finish(rq, 1011);
         ok = app_failed(rq, ex);
       }
     } else if (rq.ws) {

@@ -106,6 +106,14 @@ def test_app_return_closes_with_1000(server):
     ws.shutdown()
 
 
+def test_app_exception_closes_with_1011(server):
+    ws = connect(server, "/raise")
+    ws.send("boom")
+    assert close_frame(ws)[0] == 1011
+    ws.shutdown()
+    server.wait_for_log(r"RuntimeError: websocket app failed on purpose")
+
+
 def test_unmasked_frame_closes_1002(server):
     ws = connect(server)
     ws.sock.sendall(b"\x81\x02hi")
