@@ -116,8 +116,10 @@ void add_core_options(OptionTable& t, Config& cfg) {
 
   // --- engines ---------------------------------------------------------------
   t.add({"loop", 0, true, "NAME", "loop engine (default: ev)", T::text(cfg.loop)});
-  t.add({"async", 0, true, "N", "async cores (concurrent requests) per worker",
+  t.add({"async", 0, true, "N", "async cores (concurrent requests) per worker thread",
          T::integer(cfg.async, 1, 1000000)});
+  t.add({"threads", 0, true, "N", "serving threads per worker, each with its own loop and "
+         "--async cores (implies enable-threads)", T::integer(cfg.threads, 1, 256)});
   t.add({"fibers", 0, false, "", "run async cores on fibers (same as --suspend fibers)",
          [&cfg](std::string_view v) -> std::string {
            if (v == "true") {

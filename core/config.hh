@@ -27,7 +27,8 @@ struct Config {
   bool disable_logging = false;            // --disable-logging
   bool no_server_header = false;           // --no-server-header
   std::string loop = "ev";                 // --loop NAME
-  int async = 1;                           // --async N cores per worker
+  int async = 1;                           // --async N cores per serving thread
+  int threads = 1;                         // --threads N serving threads per worker
   std::string suspend;                     // --fibers / --greenlet / --suspend NAME
   // Reserved address space, not memory: only the pages a request touches
   // become resident. C-level recursion in CPython (map, json, ast) needs

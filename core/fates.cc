@@ -66,8 +66,8 @@ constexpr const char* kControl = "would have sent a command to a running uWSGI i
 constexpr const char* kLimits = "would have set a resource limit or priority on the processes";
 constexpr const char* kWebsocket = "would have tuned uWSGI's WebSocket support";
 constexpr const char* kBuffering = "would have buffered request bodies before the app runs";
-constexpr const char* kThreads = "would have run several threads in each worker; spindle runs "
-                                 "concurrent requests on async cores (--async N)";
+constexpr const char* kThreads = "would have set the stack size of each worker thread; "
+                                 "spindle's threads (--threads N) use the system's";
 constexpr const char* kTouch = "would have acted when a file is touched";
 constexpr const char* kReloadOn = "would have recycled workers on a condition spindle does not "
                                   "watch";
@@ -386,7 +386,6 @@ const Rule kRules[] = {
     {"metric*", {U, kMetrics}},
     {"alarm-metric", {U, kMetrics}},
     {"stats*", {U, kStats}},
-    {"threads", {U, kThreads}},
     {"thread-stacksize", {U, kThreads}},
     {"threads-stacksize", {U, kThreads}},
     {"thread-stack-size", {U, kThreads}},

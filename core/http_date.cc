@@ -65,7 +65,7 @@ void append_origin_fields(std::string* out, bool date, bool server) {
 }
 
 HttpDate& http_date() {
-  static HttpDate date;
+  static thread_local HttpDate date;  // one per serving thread (--threads)
   return date;
 }
 

@@ -87,7 +87,9 @@ HostLimits read_host_limits() {
 AsyncPlan plan_async(const Config& cfg, const HostLimits& h, std::uint64_t fiber_mappings,
                      std::uint64_t fiber_reserve) {
   AsyncPlan plan;
-  const auto cores = static_cast<std::uint64_t>(cfg.async > 0 ? cfg.async : 1);
+  // Cores per worker: --async on each of its --threads.
+  const auto cores = static_cast<std::uint64_t>(cfg.async > 0 ? cfg.async : 1) *
+                     static_cast<std::uint64_t>(cfg.threads > 0 ? cfg.threads : 1);
   const auto workers = static_cast<std::uint64_t>(cfg.processes > 0 ? cfg.processes : 1);
 
   const std::uint64_t mappings = fiber_mappings + h.mappings_in_use + kSpareMappings;
@@ -137,7 +139,8 @@ AsyncPlan plan_async(const Config& cfg, const HostLimits& h, std::uint64_t fiber
 }
 
 std::string check_async_limits(const Config& cfg, bool fibers) {
-  const auto cores = static_cast<std::size_t>(cfg.async > 0 ? cfg.async : 1);
+  const auto cores = static_cast<std::size_t>(cfg.async > 0 ? cfg.async : 1) *
+                     static_cast<std::size_t>(cfg.threads > 0 ? cfg.threads : 1);
   HostLimits h = read_host_limits();
   AsyncPlan plan =
       plan_async(cfg, h, fibers ? fibers::fiber_stack_mappings(cores, cfg.fiber_stack_size) : 0,

@@ -118,9 +118,7 @@ pid_t Master::spawn(int id, int start_failures) {
     sigprocmask(SIG_UNBLOCK, &signals_, nullptr);
     close_stats_server();
     set_procname(procname_for(cfg_, id));
-    Worker w(cfg_, listeners_, id, &slot);
-    int status = w.run();
-    _exit(status);
+    _exit(run_worker_process(cfg_, listeners_, id, &slot));
   }
   stats::put(slot.pid, pid);
   Child c;
@@ -388,14 +386,29 @@ void Master::check_harakiri() {
     if (!c.current) continue;
     WorkerSlot& slot = slots_[c.id - 1];
     if (stats::get(slot.pid) != c.pid) continue;
-    std::int64_t since = stats::get(slot.busy_since_ms);
-    if (since == 0) continue;
-    double stuck = static_cast<double>(now - since) / 1000.0;
+    // The thread stuck longest names the request; the whole worker goes.
+    stats::Region& r = *stats::region();
+    int worst = -1;
+    std::int64_t oldest = 0;
+    for (int t = 0; t < r.threads; ++t) {
+      std::int64_t since = stats::get(r.thread(c.id, t).busy_since_ms);
+      if (since != 0 && (worst < 0 || since < oldest)) {
+        worst = t;
+        oldest = since;
+      }
+    }
+    if (worst < 0) continue;
+    double stuck = static_cast<double>(now - oldest) / 1000.0;
     if (stuck < cfg_.harakiri) continue;
-    std::string req = stats::running_line(c.id);
-    log(Level::kWarn, "harakiri: worker %d (pid %d) stuck %.1fs in \"%s\"; killing", c.id,
-        static_cast<int>(c.pid), stuck, req.c_str());
-    stats::put(slot.busy_since_ms, std::int64_t{0});
+    std::string req = stats::running_line(c.id, worst);
+    if (r.threads > 1) {
+      log(Level::kWarn, "harakiri: worker %d (pid %d) stuck %.1fs in \"%s\" on thread %d; killing",
+          c.id, static_cast<int>(c.pid), stuck, req.c_str(), worst + 1);
+    } else {
+      log(Level::kWarn, "harakiri: worker %d (pid %d) stuck %.1fs in \"%s\"; killing", c.id,
+          static_cast<int>(c.pid), stuck, req.c_str());
+    }
+    for (int t = 0; t < r.threads; ++t) stats::put(r.thread(c.id, t).busy_since_ms, std::int64_t{0});
     stats::put(slot.kill_reason, static_cast<std::uint8_t>(stats::ExitReason::kHarakiri));
     stats::bump(slot.harakiri_count);
     log_stuck_worker(c.id, c.pid);

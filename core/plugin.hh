@@ -19,9 +19,14 @@
 //   master_init          options parsed, sockets bound, before any fork
 //                        (load the app here so workers share its memory)
 //   post_fork            in each new worker, first thing after fork
-//   worker_start         the worker's loop and cores exist, before it runs
+//   worker_start         thread 0's loop and cores exist, before it runs
 //                        (app post-fork hooks run here)
-//   worker_stop          the loop has stopped, before the worker exits
+//   thread_start         on each other serving thread (--threads), on that
+//                        thread, once its loop and cores exist
+//   thread_stop          on every serving thread, on that thread, once its
+//                        loop has stopped (let go of the interpreter lock)
+//   worker_stop          every serving thread has stopped; on thread 0,
+//                        before the worker exits
 // A hook returns false to refuse start-up; it has logged why.
 #pragma once
 
@@ -63,6 +68,10 @@ class Plugin {
   virtual bool master_init(const Config&) { return true; }
   virtual bool post_fork(const Config&, int /*worker_id*/) { return true; }
   virtual bool worker_start(const Config&, Loop&, fibers::Engine&) { return true; }
+  virtual bool thread_start(const Config&, Loop&, fibers::Engine&, int /*thread*/) {
+    return true;
+  }
+  virtual void thread_stop() {}
   virtual void worker_stop() {}
 
   // Engines this plugin provides, by name ("ev", "tornado"; "fibers", "greenlet").

@@ -9,12 +9,13 @@
 #include "core/protocol.hh"
 #include "core/log.hh"
 #include "core/stats.hh"
+#include "core/worker.hh"
 #include "core/worker_slot.hh"
 
 namespace spindle::core {
 
 namespace {
-Scheduler* g_scheduler = nullptr;  // one per worker process
+thread_local Scheduler* g_scheduler = nullptr;  // one per serving thread
 }
 
 std::int64_t monotonic_ms() {
@@ -39,7 +40,8 @@ Scheduler::~Scheduler() {
   if (g_scheduler == this) g_scheduler = nullptr;
 }
 
-bool Scheduler::start(int n) {
+bool Scheduler::start(int n, int first_id) {
+  first_id_ = first_id;
   limit_ = n > 0 ? static_cast<std::size_t>(n) : 1;
   // One core now proves the suspend engine can make them.
   Core* c = create_core();
@@ -50,14 +52,15 @@ bool Scheduler::start(int n) {
 
 Core* Scheduler::create_core() {
   if (live_ >= limit_) return nullptr;
-  int id;
+  int index;
   if (!free_ids_.empty()) {
-    id = free_ids_.back();
+    index = free_ids_.back();
     free_ids_.pop_back();
   } else {
-    id = static_cast<int>(cores_.size());
+    index = static_cast<int>(cores_.size());
     cores_.emplace_back();
   }
+  int id = first_id_ + index;
   auto c = std::make_unique<Core>();
   c->id = id;
   c->timer.cb = on_timer;
@@ -66,7 +69,7 @@ Core* Scheduler::create_core() {
   c->task.data = c.get();
   c->ctx = engine_.spawn(entry, id, c.get());
   if (!c->ctx) {
-    free_ids_.push_back(id);
+    free_ids_.push_back(index);
     if (!spawn_failed_)
       log(Level::kWarn, "cannot create async core %d (out of memory?); requests wait for a busy one",
           id);
@@ -74,8 +77,8 @@ Core* Scheduler::create_core() {
     return nullptr;
   }
   ++live_;
-  cores_[static_cast<std::size_t>(id)] = std::move(c);
-  return cores_[static_cast<std::size_t>(id)].get();
+  cores_[static_cast<std::size_t>(index)] = std::move(c);
+  return cores_[static_cast<std::size_t>(index)].get();
 }
 
 Core* Scheduler::idle_core() {
@@ -166,10 +169,10 @@ void Scheduler::resume(Core& c, Wake why) {
 
 // A core that ended (run_core returned): nothing of it is armed or queued.
 void Scheduler::retire(Core& c) {
-  int id = c.id;
+  int index = c.id - first_id_;
   engine_.destroy(c.ctx);
-  cores_[static_cast<std::size_t>(id)].reset();
-  free_ids_.push_back(id);
+  cores_[static_cast<std::size_t>(index)].reset();
+  free_ids_.push_back(index);
   --live_;
   // What those cores' requests left in the C heap (connections, buffers,
   // interpreter objects) is free but scattered; a second later, once the
@@ -316,7 +319,10 @@ bool run_on_core(void (*fn)(void*), void* arg) {
   return g_scheduler && g_scheduler->run_on_core(fn, arg);
 }
 
-bool wake(int core_id, Wake why) { return g_scheduler && g_scheduler->wake(core_id, why); }
+bool wake(int core_id, Wake why) {
+  if (g_scheduler && g_scheduler->core(core_id)) return g_scheduler->wake(core_id, why);
+  return wake_on_other_thread(core_id, why);  // worker.cc
+}
 
 int current_core() {
   if (!g_scheduler) return -1;

@@ -55,8 +55,10 @@ class Scheduler {
   // yield_if_due() yields at the latest after this many calls.
   static constexpr int kYieldEvery = 64;
 
-  // Allows up to n cores and creates the first. False if it cannot be.
-  bool start(int n);
+  // Allows up to n cores and creates the first. Their ids are
+  // first_id..first_id+n-1: unique across the serving threads of a worker.
+  // False if it cannot be.
+  bool start(int n, int first_id = 0);
 
   void submit(Exchange* ex);
   bool run_on_core(void (*fn)(void*), void* arg);  // see core/park.hh
@@ -68,6 +70,7 @@ class Scheduler {
   fibers::Engine& engine() { return engine_; }
   Core* current();
   Core* core(int id) {
+    id -= first_id_;
     return id >= 0 && id < static_cast<int>(cores_.size()) ? cores_[id].get() : nullptr;
   }
 
@@ -101,8 +104,9 @@ class Scheduler {
   Loop& loop_;
   fibers::Engine& engine_;
   WorkerSlot* slot_;
-  std::vector<std::unique_ptr<Core>> cores_;  // by id; null where no core lives
-  std::vector<int> free_ids_;                 // ids below cores_.size() with no core
+  int first_id_ = 0;
+  std::vector<std::unique_ptr<Core>> cores_;  // by id - first_id_; null where no core lives
+  std::vector<int> free_ids_;                 // indexes below cores_.size() with no core
   std::vector<Core*> idle_;
   std::size_t live_ = 0;
   std::size_t limit_ = 0;

@@ -106,6 +106,13 @@ int run_server(int argc, char** argv) {
   std::string refusal = check_async_limits(cfg, suspend == "fibers");
   if (!refusal.empty()) return usage_error(refusal);
 
+  if (cfg.threads > 1 && cfg.loop != "ev")
+    return usage_error("--threads: the '" + cfg.loop + "' loop engine runs one loop per worker; "
+                       "--threads needs --loop ev");
+  if (cfg.threads > 1 && suspend != "fibers")
+    return usage_error("--threads: the '" + suspend + "' suspend engine runs on one thread per "
+                       "worker; --threads needs --fibers");
+
   // Log files first, so everything after lands in them (as uWSGI does).
   const bool check_only = getenv("SPINDLE_CHECK_ONLY") != nullptr;
   const bool reloading = getenv("SPINDLE_LISTEN_FDS") != nullptr;
@@ -223,7 +230,11 @@ int run_server(int argc, char** argv) {
     }
   }
   log(Level::kInfo, "master (pid %d): %d worker(s), %d async core(s) each, loop %s, suspend %s",
-      static_cast<int>(getpid()), cfg.processes, cfg.async, cfg.loop.c_str(), suspend.c_str());
+      static_cast<int>(getpid()), cfg.processes, cfg.async * cfg.threads, cfg.loop.c_str(),
+      suspend.c_str());
+  if (cfg.threads > 1)
+    log(Level::kInfo, "threads: %d per worker, %d async core(s) each; enable-threads implied",
+        cfg.threads, cfg.async);
   // The titles overwrite argv in place: the master keeps a copy for the
   // re-execution of a reload.
   static std::vector<std::string> saved(argv, argv + argc);

@@ -18,6 +18,11 @@ namespace spindle::core::stats {
 WorkerSlot* g_self = nullptr;
 CoreStat* g_cores = nullptr;
 int g_core_count = 0;
+ThreadStat* g_threads = nullptr;
+int g_thread_count = 0;
+bool g_shared = false;
+thread_local ThreadStat* t_thread = nullptr;
+thread_local std::uint32_t t_queued = 0, t_connections = 0;
 
 namespace {
 
@@ -74,19 +79,22 @@ const char* reason_name(ExitReason r) {
 Region& create_region(const Config& cfg) {
   static Region r;
   r.processes = cfg.processes;
-  r.cores = cfg.async > 0 ? cfg.async : 1;
+  r.threads = cfg.threads > 0 ? cfg.threads : 1;
+  r.cores = (cfg.async > 0 ? cfg.async : 1) * r.threads;
   std::size_t n = static_cast<std::size_t>(r.processes);
-  std::size_t bytes =
-      sizeof(WorkerSlot) * n + sizeof(CoreStat) * n * static_cast<std::size_t>(r.cores);
+  std::size_t nt = n * static_cast<std::size_t>(r.threads);
+  std::size_t bytes = sizeof(WorkerSlot) * n + sizeof(ThreadStat) * nt +
+                      sizeof(CoreStat) * n * static_cast<std::size_t>(r.cores);
   // Zero-filled and touched only where written: a large --async costs
   // address space, not memory.
   void* mem = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
                    MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (mem == MAP_FAILED) fatal("mmap of the stats slots (%zu bytes): %s", bytes, strerror(errno));
   r.workers = static_cast<WorkerSlot*>(mem);
-  r.core_slots = reinterpret_cast<CoreStat*>(r.workers + n);
+  r.thread_slots = reinterpret_cast<ThreadStat*>(r.workers + n);
+  r.core_slots = reinterpret_cast<CoreStat*>(r.thread_slots + nt);
+  for (std::size_t t = 0; t < nt; ++t) put(r.thread_slots[t].running_core, -1);
   for (int i = 0; i < r.processes; ++i) {
-    put(r.workers[i].running_core, -1);
     int fd = memfd_create("spindle-dump", MFD_CLOEXEC);
     r.dump_fds.push_back(fd);  // -1: stuck workers are logged without a traceback
   }
@@ -109,7 +117,11 @@ void worker_spawning(int id) {
   int seen = get(w.cores_seen);
   memset(static_cast<void*>(&w), 0, sizeof w);
   put(w.cores_seen, seen);  // cleared below with the cores themselves
-  put(w.running_core, -1);
+  for (int t = 0; t < g_region->threads; ++t) {
+    ThreadStat& ts = g_region->thread(id, t);
+    put(ts.busy_since_ms, std::int64_t{0});
+    put(ts.running_core, -1);
+  }
   put(w.respawn_count, spawns + 1);
   put(w.harakiri_count, harakiri);
   put(w.last_spawn, wall_us() / 1000000);
@@ -141,11 +153,21 @@ ExitReason worker_exited(int id, int status) {
   return r;
 }
 
-std::string running_line(int id) {
-  if (!g_region || id < 1 || id > g_region->processes) return {};
-  int core = get(g_region->worker(id).running_core);
+std::string running_line(int id, int t) {
+  if (!g_region || id < 1 || id > g_region->processes || t < 0 || t >= g_region->threads)
+    return {};
+  int core = get(g_region->thread(id, t).running_core);
   if (core < 0 || core >= g_region->cores) return {};
   return read_line(g_region->core(id, core));
+}
+
+int any_running_core(int id) {
+  if (!g_region || id < 1 || id > g_region->processes) return -1;
+  for (int t = 0; t < g_region->threads; ++t) {
+    int core = get(g_region->thread(id, t).running_core);
+    if (core >= 0) return core;
+  }
+  return -1;
 }
 
 void note_reload() {
@@ -160,8 +182,15 @@ void attach_worker(int id) {
   g_self = &g_region->worker(id);
   g_cores = &g_region->core(id, 0);
   g_core_count = g_region->cores;
+  g_threads = &g_region->thread(id, 0);
+  g_thread_count = g_region->threads;
+  g_shared = g_region->threads > 1;
   put(g_self->pid, getpid());
   put(g_self->accepting, std::uint8_t{1});
+}
+
+void attach_thread(int t) {
+  if (g_threads && t >= 0 && t < g_thread_count) t_thread = &g_threads[t];
 }
 
 void request_begin(int core, std::string_view line) {
@@ -177,8 +206,15 @@ void request_begin(int core, std::string_view line) {
   std::atomic_thread_fence(std::memory_order_release);
   put(c->seq, seq + 2);
   put(c->started_mono_ms, monotonic_ms());
-  if (core >= get(g_self->cores_seen)) put(g_self->cores_seen, core + 1);
-  put(g_self->in_flight, get(g_self->in_flight) + 1);
+  if (g_shared) {
+    std::atomic_ref<std::int32_t> seen(g_self->cores_seen);
+    std::int32_t cur = seen.load(std::memory_order_relaxed);
+    while (core >= cur && !seen.compare_exchange_weak(cur, core + 1, std::memory_order_relaxed)) {
+    }
+  } else if (core >= get(g_self->cores_seen)) {
+    put(g_self->cores_seen, core + 1);
+  }
+  add(g_self->in_flight, std::uint32_t{1});
 }
 
 void request_end(int core, int status, std::uint64_t bytes, double seconds) {
@@ -187,8 +223,7 @@ void request_end(int core, int status, std::uint64_t bytes, double seconds) {
   bump(c->requests);
   put(c->started_mono_ms, std::int64_t{0});
   WorkerSlot& w = *g_self;
-  std::uint32_t inflight = get(w.in_flight);
-  if (inflight) put(w.in_flight, inflight - 1);
+  add(w.in_flight, static_cast<std::uint32_t>(-1));
   bump(w.requests);
   bump(w.tx, bytes);
   int cls = status >= 100 && status < 600 ? status / 100 : 0;
@@ -197,7 +232,7 @@ void request_end(int core, int status, std::uint64_t bytes, double seconds) {
   std::uint64_t us = seconds > 0 ? static_cast<std::uint64_t>(seconds * 1e6) : 0;
   bump(w.running_us, us);
   // uWSGI's avg_rt is a running average too; weight the newest request 1/8.
-  std::uint64_t avg = get(w.avg_rt_us);
+  std::uint64_t avg = get(w.avg_rt_us);  // several threads: a lost update at worst
   put(w.avg_rt_us, avg ? avg - avg / 8 + us / 8 : us);
   int b = 0;
   while (b < kBucketCount && seconds > kBuckets[b]) ++b;

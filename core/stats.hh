@@ -1,12 +1,14 @@
 // What the workers publish about themselves, for the master to read.
 //
 // One anonymous shared mapping, made by the master before the first fork,
-// holds a WorkerSlot per worker and a CoreStat per async core of each
-// worker. A worker is the only writer of its own slots; the master only
-// reads them (and writes the few master-owned fields: spawn time, respawn
-// and harakiri counts). Nothing is locked: every field is written with a
-// relaxed atomic store (single writer, so counters are load + store, not a
-// locked add) and read with a relaxed load. The request line, which is not
+// holds a WorkerSlot per worker, a ThreadStat per serving thread and a
+// CoreStat per async core of each worker (--async x --threads). A worker is
+// the only writer of its own slots (a thread of its own ThreadStat, a core's
+// thread of its CoreStat); the master only reads them (and writes the few
+// master-owned fields: spawn time, respawn and harakiri counts). Nothing is
+// locked: every field is written with a relaxed atomic store and read with a
+// relaxed load. With one serving thread counters are load + store (single
+// writer); with several, the worker-wide ones are atomic adds. The request line, which is not
 // one word, sits behind a per-core sequence counter (a seqlock): the reader
 // retries or gives up, the writer never waits.
 //
@@ -73,13 +75,23 @@ template <class T>
 inline T get(const T& field) {
   return std::atomic_ref<T>(const_cast<T&>(field)).load(std::memory_order_relaxed);
 }
-inline void bump(std::uint64_t& field, std::uint64_t by = 1) { put(field, get(field) + by); }
+// True in a worker with several serving threads: WorkerSlot counters then
+// have several writers.
+extern bool g_shared;
+template <class T>
+inline void add(T& field, T by) {
+  if (g_shared) std::atomic_ref<T>(field).fetch_add(by, std::memory_order_relaxed);
+  else put(field, static_cast<T>(get(field) + by));
+}
+inline void bump(std::uint64_t& field, std::uint64_t by = 1) { add(field, by); }
 
 // The mapping. Built by the master (create), inherited by every worker.
 struct Region {
   int processes = 0;
-  int cores = 0;
+  int cores = 0;                   // per worker: --async x --threads
+  int threads = 1;                 // serving threads per worker
   WorkerSlot* workers = nullptr;
+  ThreadStat* thread_slots = nullptr;  // processes * threads
   CoreStat* core_slots = nullptr;  // processes * cores
   std::vector<int> dump_fds;       // per worker: where it writes a stuck dump
   std::int64_t started = 0;        // the master's start, unix seconds
@@ -91,6 +103,10 @@ struct Region {
   int cores_seen(int id) {
     int n = get(workers[id - 1].cores_seen);
     return n < 0 ? 0 : n < cores ? n : cores;
+  }
+  ThreadStat& thread(int id, int t) {
+    return thread_slots[static_cast<std::size_t>(id - 1) * static_cast<std::size_t>(threads) +
+                        static_cast<std::size_t>(t)];
   }
   CoreStat& core(int id, int core) {
     return core_slots[static_cast<std::size_t>(id - 1) * static_cast<std::size_t>(cores) +
@@ -108,8 +124,10 @@ Region* region();  // nullptr before create_region
 void worker_spawning(int id);
 // After waitpid: counts the exit by reason; returns the reason.
 ExitReason worker_exited(int id, int status);
-// The request line of the core worker `id` runs now ("" if none).
-std::string running_line(int id);
+// The request line of the core thread `t` of worker `id` runs now ("" if none).
+std::string running_line(int id, int t);
+// A core that runs now in worker `id`, on any of its threads (-1 if none).
+int any_running_core(int id);
 // Before a reload re-executes the master: the count survives the exec.
 void note_reload();
 
@@ -117,11 +135,32 @@ void note_reload();
 
 // In a new worker: from now on the publishing calls below write slot `id`.
 void attach_worker(int id);
+// On each serving thread of it: core switches publish into thread `t`'s slot.
+void attach_thread(int t);
 
 // This worker's slots (nullptr in the master and in unit tests).
 extern WorkerSlot* g_self;
 extern CoreStat* g_cores;
 extern int g_core_count;
+extern ThreadStat* g_threads;  // this worker's threads' slots
+extern int g_thread_count;
+extern thread_local ThreadStat* t_thread;  // the calling serving thread's
+
+// A core of this worker on a CPU now, on any thread (-1 if none).
+inline int any_running_core_here() {
+  for (int t = 0; g_threads && t < g_thread_count; ++t) {
+    int c = get(g_threads[t].running_core);
+    if (c >= 0) return c;
+  }
+  return -1;
+}
+
+// Whether core `core` of this worker is on a CPU now (any thread).
+inline bool is_running(int core) {
+  for (int t = 0; g_threads && t < g_thread_count; ++t)
+    if (get(g_threads[t].running_core) == core) return true;
+  return false;
+}
 
 inline CoreStat* core_slot(int core) {
   return g_cores && core >= 0 && core < g_core_count ? &g_cores[core] : nullptr;
@@ -133,26 +172,36 @@ inline void set_state(int core, CoreState s) {
 
 // A core switched in (running) or out (what it parks on is set before).
 inline void core_running(int core, std::int64_t now_ms) {
-  if (!g_self) return;
-  put(g_self->running_core, core);
-  if (now_ms) put(g_self->busy_since_ms, now_ms);
+  ThreadStat* t = t_thread;
+  if (!t) return;
+  put(t->running_core, core);
+  if (now_ms) put(t->busy_since_ms, now_ms);
   set_state(core, CoreState::kRunning);
 }
 inline void core_switched_out() {
-  if (!g_self) return;
-  put(g_self->running_core, -1);
-  put(g_self->busy_since_ms, std::int64_t{0});
+  ThreadStat* t = t_thread;
+  if (!t) return;
+  put(t->running_core, -1);
+  put(t->busy_since_ms, std::int64_t{0});
 }
 
 void request_begin(int core, std::string_view line);
 void request_end(int core, int status, std::uint64_t bytes, double seconds);
 void io_error(int core, bool write);
 
+// Gauges the threads of a worker add up: each thread reports its own count
+// and the slot moves by the difference.
+inline void set_gauge(std::uint32_t& field, std::uint32_t& mine, std::size_t n) {
+  auto v = static_cast<std::uint32_t>(n);
+  add(field, static_cast<std::uint32_t>(v - mine));  // wraps back on a decrease
+  mine = v;
+}
+extern thread_local std::uint32_t t_queued, t_connections;
 inline void set_queued(std::size_t n) {
-  if (g_self) put(g_self->queued, static_cast<std::uint32_t>(n));
+  if (g_self) set_gauge(g_self->queued, t_queued, n);
 }
 inline void set_connections(std::size_t n) {
-  if (g_self) put(g_self->connections, static_cast<std::uint32_t>(n));
+  if (g_self) set_gauge(g_self->connections, t_connections, n);
 }
 inline void set_accepting(bool on) {
   if (g_self) put(g_self->accepting, static_cast<std::uint8_t>(on));

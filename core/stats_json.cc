@@ -212,7 +212,7 @@ std::string json(const std::vector<Listener>& listeners) {
     j.num("in_flight", inflight);
     j.num("queued", get(w.queued));
     j.num("connections", get(w.connections));
-    j.snum("running_core", get(w.running_core));
+    j.snum("running_core", any_running_core(id));
     j.key("cores").open('[');
     for (int c = 0, n = r->cores_seen(id); c < n; ++c) {
       const CoreStat& cs = r->core(id, c);

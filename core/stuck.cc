@@ -61,17 +61,18 @@ void on_dump_signal(int) {
   int saved = errno;
   int fd = g_dump_fd;
   if (fd >= 0 && stats::g_self) {
-    int running = stats::get(stats::g_self->running_core);
+    int running = stats::any_running_core_here();
     std::int64_t now = now_ms();
     int seen = stats::get(stats::g_self->cores_seen);
     for (int c = 0; c < seen && c < stats::g_core_count; ++c) {
       CoreStat& cs = stats::g_cores[c];
-      if (!stats::get(cs.started_mono_ms) && c != running) continue;
+      bool on_cpu = stats::is_running(c);
+      if (!stats::get(cs.started_mono_ms) && !on_cpu) continue;
       auto state = static_cast<stats::CoreState>(stats::get(cs.state));
       put_str(fd, "core ");
       put_num(fd, c);
-      put_str(fd, c == running ? " (running" : " (parked: ");
-      if (c != running) put_str(fd, stats::state_name(state));
+      put_str(fd, on_cpu ? " (running" : " (parked: ");
+      if (!on_cpu) put_str(fd, stats::state_name(state));
       put_str(fd, ")");
       if (stats::get(cs.started_mono_ms)) {
         std::int64_t ms = now - stats::get(cs.started_mono_ms);

@@ -155,7 +155,7 @@ void Transport::on_timer(Timer* tm) {
 }
 
 char* Transport::scratch() {
-  alignas(64) static char buf[kScratch];
+  alignas(64) static thread_local char buf[kScratch];  // one per serving thread
   return buf;
 }
 

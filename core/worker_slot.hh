@@ -1,6 +1,7 @@
-// What a worker shares with the master: one WorkerSlot per worker and one
-// CoreStat per async core, in an anonymous shared mapping made before the
-// first fork (core/stats.hh says who writes what, and how).
+// What a worker shares with the master: one WorkerSlot per worker, one
+// ThreadStat per serving thread (--threads) and one CoreStat per async core
+// of each worker, in an anonymous shared mapping made before the first fork
+// (core/stats.hh says who writes what, and how).
 #pragma once
 
 #include <sys/types.h>
@@ -26,16 +27,21 @@ struct alignas(64) CoreStat {
   char line[kLineSize];  // "GET /path HTTP/1.1"
 };
 
+// One serving thread of a worker: what its loop runs now. Written by that
+// thread only.
+struct alignas(64) ThreadStat {
+  // CLOCK_MONOTONIC_COARSE ms at which the running core was switched in
+  // without having parked since (0 while the loop waits): --harakiri.
+  std::int64_t busy_since_ms;
+  std::int32_t running_core;    // the core on the CPU, -1 none
+};
+
 struct alignas(64) WorkerSlot {
   // --- written by the worker ---
   pid_t pid;
   // Set once the worker is ready to serve (its apps loaded): a --lazy-apps
   // reload waits for it before replacing the next worker.
   pid_t ready_pid;
-  // CLOCK_MONOTONIC_COARSE ms at which the running core was switched in
-  // without having parked since (0 while the loop waits): --harakiri.
-  std::int64_t busy_since_ms;
-  std::int32_t running_core;  // the core on the CPU, -1 none
   std::uint8_t accepting;     // 0 once draining
   std::uint8_t exit_reason;   // set just before a deliberate exit
   // 1 + the highest core id that ever took a request. Cores are made on

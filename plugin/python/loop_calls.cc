@@ -99,7 +99,7 @@ core::Loop* loop_for(const char* what) {
     PyErr_Format(PyExc_RuntimeError, "spindle.%s() called from a thread the app started", what);
     return nullptr;
   }
-  core::Loop* loop = runtime().loop;
+  core::Loop* loop = this_thread().loop;
   if (!loop) {
     PyErr_Format(PyExc_RuntimeError,
                  "spindle.%s() needs a worker's loop: call it in a request or a postfork "

@@ -29,7 +29,12 @@ CoreSlot& core_slot(int id) {
   return *cores[id];
 }
 
-bool on_main_thread() { return PyThread_get_thread_ident() == runtime().main_thread; }
+ThreadRuntime& this_thread() {
+  static thread_local ThreadRuntime tr;
+  return tr;
+}
+
+bool on_main_thread() { return this_thread().serving; }
 
 namespace {
 
@@ -113,10 +118,11 @@ class PythonPlugin final : public core::Plugin {
     }
     rt.multiprocess = cfg.processes > 1;
     rt.processes = cfg.processes;
-    rt.async_cores = cfg.async > 0 ? cfg.async : 1;
+    rt.async_cores = (cfg.async > 0 ? cfg.async : 1) * cfg.threads;
+    rt.threads = cfg.threads;
     rt.master_pid = getpid();
     if (!init_interpreter()) return false;
-    rt.main_thread = PyThread_get_thread_ident();
+    this_thread().serving = true;
     if (!environ_init()) {
       log_exception("python: cannot prepare the WSGI environ");
       return false;
@@ -131,17 +137,15 @@ class PythonPlugin final : public core::Plugin {
 
   bool post_fork(const core::Config&, int worker_id) override {
     PyOS_AfterFork_Child();
-    Runtime& rt = runtime();
-    rt.worker_id = worker_id;
-    rt.main_thread = PyThread_get_thread_ident();
+    runtime().worker_id = worker_id;
     return true;
   }
 
   bool worker_start(const core::Config& cfg, core::Loop& loop, fibers::Engine& engine) override {
-    if (!start_thread_states(cfg, loop, engine)) return false;
+    // spindle.call_later() works from here on, postfork included.
+    if (!start_thread_states(cfg, loop, engine, 0)) return false;
     install_traceback_dumper(engine);
     Runtime& rt = runtime();
-    rt.loop = &loop;  // spindle.call_later() works from here on, postfork included
     if (rt.settings.lazy_apps) {
       if (!load_apps(rt.settings)) return false;
       SPINDLE_LOG_INFO("python: worker %d loaded its apps (lazy-apps)", rt.worker_id);
@@ -150,7 +154,15 @@ class PythonPlugin final : public core::Plugin {
     return run_postfork_hooks();
   }
 
+  bool thread_start(const core::Config& cfg, core::Loop& loop, fibers::Engine& engine,
+                    int thread) override {
+    return start_thread_states(cfg, loop, engine, thread);
+  }
+
+  void thread_stop() override { stop_thread(); }
+
   void worker_stop() override {
+    resume_after_threads();
     errors_flush_all();
     // Give the app's atexit handlers a chance (metrics flushes, temp files),
     // without a full finalisation that could wait on the app's threads.

@@ -1,14 +1,18 @@
 // The embedded CPython plugin: what its files share.
 //
-// Threading model (see DESIGN.md, "Python inside fibers")
-//  - One OS thread per worker runs everything; it holds the GIL except while
-//    the loop sleeps in the kernel (the blocking hooks release it there, so
-//    threads the app starts still run).
-//  - Every async core owns one PyThreadState. A switch into a core makes the
-//    core's state current; a switch out goes back to the worker's main state.
-//  - Everything below is touched only by the worker's main OS thread, with
-//    the GIL held, so none of it is locked.
-//
+// Threading model (see DESIGN.md, "Python inside fibers", and the README's
+// --threads)
+//  - Each serving thread of a worker (--threads; one by default) runs its
+//    own loop and cores. It holds the GIL except while its loop sleeps in
+//    the kernel (the blocking hooks release it there, so the other serving
+//    threads and threads the app starts run) and after its loop stopped.
+//  - Every async core owns one PyThreadState, made on the core's own thread.
+//    A switch into a core makes the core's state current; a switch out goes
+//    back to the thread's main state (ThreadRuntime).
+//  - Everything below is touched with the GIL held (loop callbacks, cores
+//    and hooks all run with it), so none of it is locked; core slots are
+//    indexed by core id, unique across the threads of a worker.
+
 // Lifetime of what the app sees: the environ, wsgi.input, start_response and
 // write() may outlive the request (an app can keep references). They point
 // at a Request through a pointer that is cleared when handle() returns, after
@@ -106,20 +110,29 @@ struct Runtime {
   int worker_id = 0;
   bool multiprocess = false;
   int processes = 1;    // --processes
-  int async_cores = 1;  // --async: cores per worker
+  int async_cores = 1;  // cores per worker: --async x --threads
   long master_pid = 0;  // the master's pid (the process that loaded the app)
-  unsigned long main_thread = 0;  // PyThread_get_thread_ident() of the worker
-  PyThreadState* main_tstate = nullptr;
+  int threads = 1;      // --threads: serving threads per worker
+  PyThreadState* main_tstate = nullptr;  // thread 0's own state (stuck dumps, the interpreter)
   // Under --greenlet the app may leave a core by switching greenlets itself,
   // past the scheduler, so a chunk held back for coalescing could wait for
   // as long as the app does: chunks are then sent as they come.
   bool app_switches = false;
-  PyThreadState* released = nullptr;  // saved by the loop's release hook
-  core::Loop* loop = nullptr;         // the worker's loop, from worker_start on
   std::vector<std::unique_ptr<CoreSlot>> cores;
 };
 
 Runtime& runtime();
+
+// What one serving thread (or the master's main thread) keeps; a thread the
+// app started has serving == false.
+struct ThreadRuntime {
+  bool serving = false;
+  PyThreadState* main_tstate = nullptr;  // the thread's own state, outside cores
+  PyThreadState* released = nullptr;     // saved by the loop's release hook
+  core::Loop* loop = nullptr;            // this thread's loop, once it exists
+};
+
+ThreadRuntime& this_thread();
 
 // The slot of core `id`, created on first use.
 CoreSlot& core_slot(int id);
@@ -179,7 +192,15 @@ void start_autoreload(core::Loop& loop, int seconds);
 void point_gilstate_at(PyThreadState* tstate);
 
 // --- thread_states.cc ----------------------------------------------------
-bool start_thread_states(const core::Config& cfg, core::Loop& loop, fibers::Engine& engine);
+// On serving thread `thread` (0: the worker's main thread, GIL held; others:
+// takes the GIL): the thread's main state, its cores' states and the GIL
+// release around the loop's sleeps.
+bool start_thread_states(const core::Config& cfg, core::Loop& loop, fibers::Engine& engine,
+                         int thread);
+// The thread's loop has stopped: lets go of the GIL for good (thread 0 takes
+// it back with resume_after_threads()).
+void stop_thread();
+void resume_after_threads();
 
 // --- stuck_dump.cc -------------------------------------------------------
 // Gives a stuck worker's dump (core/stuck.hh) each core's Python traceback.
@@ -251,7 +272,7 @@ bool waker_init(PyObject* module);
 // Adds call_later(), add_callback() and their TimerHandle type to the module.
 bool loop_calls_init(PyObject* module);
 
-// True on the worker's main OS thread (not a thread the app started).
+// True on a serving thread of the worker (not a thread the app started).
 bool on_main_thread();
 
 }  // namespace spindle::python

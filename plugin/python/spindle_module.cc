@@ -300,7 +300,8 @@ PyObject* init_spindle_module() {
   if (PyModule_AddObject(m, "Cancelled", cancelled_error) < 0 ||
       PyModule_AddStringConstant(m, "version", "spindle") < 0 ||
       PyModule_AddIntConstant(m, "processes", rt.processes) < 0 ||
-      PyModule_AddIntConstant(m, "cores", rt.async_cores) < 0) {
+      PyModule_AddIntConstant(m, "cores", rt.async_cores) < 0 ||
+      PyModule_AddIntConstant(m, "threads", rt.threads) < 0) {
     Py_DECREF(m);
     return nullptr;
   }

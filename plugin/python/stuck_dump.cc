@@ -36,7 +36,7 @@ void dump(int fd, int core) {
   } else if (!g_shared_tstate) {
     if (static_cast<std::size_t>(core) < rt.cores.size() && rt.cores[core])
       ts = rt.cores[core]->tstate;
-  } else if (core::stats::g_self && core::stats::get(core::stats::g_self->running_core) == core) {
+  } else if (core::stats::is_running(core)) {
     // Under greenlet the thread state holds the frames of the greenlet on
     // the CPU; a parked greenlet keeps its frames to itself.
     ts = rt.main_tstate;

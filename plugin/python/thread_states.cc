@@ -27,7 +27,7 @@ void switch_in(fibers::Context* to, void*) {
 }
 
 void switch_out(fibers::Context*, void*) {
-  PyThreadState* ts = runtime().main_tstate;
+  PyThreadState* ts = this_thread().main_tstate;
   PyThreadState_Swap(ts);
   point_gilstate_at(ts);
 }
@@ -53,27 +53,38 @@ void core_gone(fibers::Context* ctx, void*) {
   }
 }
 
-// The loop is about to sleep in the kernel: let the app's threads run.
-void release_gil(void*) { runtime().released = PyEval_SaveThread(); }
+// The loop is about to sleep in the kernel: let the other serving threads
+// and the app's threads run.
+void release_gil(void*) { this_thread().released = PyEval_SaveThread(); }
 
 void acquire_gil(void*) {
-  Runtime& rt = runtime();
-  PyEval_RestoreThread(rt.released);
-  rt.released = nullptr;
+  ThreadRuntime& tr = this_thread();
+  PyEval_RestoreThread(tr.released);
+  tr.released = nullptr;
 }
 
 }  // namespace
 
-bool start_thread_states(const core::Config& cfg, core::Loop& loop, fibers::Engine& engine) {
-  Runtime& rt = runtime();
-  rt.main_tstate = PyThreadState_Get();
+bool start_thread_states(const core::Config& cfg, core::Loop& loop, fibers::Engine& engine,
+                         int thread) {
   (void)cfg;
+  ThreadRuntime& tr = this_thread();
+  if (thread > 0) {
+    // A new OS thread: its own thread state, registered with PyGILState so
+    // that extensions calling PyGILState_Ensure() outside a core find it.
+    // Its cores' states are made on this thread too (switch_in).
+    PyGILState_Ensure();
+  }
+  tr.serving = true;
+  tr.loop = &loop;
+  tr.main_tstate = PyThreadState_Get();
+  if (thread == 0) runtime().main_tstate = tr.main_tstate;
   fibers::SwitchObserver obs;
   // The greenlet engine keeps one thread state and switches frames itself;
   // giving its cores thread states of their own would fight it.
   // An engine that shares one thread state is the greenlet one, where apps
   // also switch greenlets themselves (see Runtime::app_switches).
-  rt.app_switches = engine.shares_thread_state();
+  runtime().app_switches = engine.shares_thread_state();
   if (!engine.shares_thread_state()) {
     obs.on_switch_in = switch_in;
     obs.on_switch_out = switch_out;
@@ -82,6 +93,19 @@ bool start_thread_states(const core::Config& cfg, core::Loop& loop, fibers::Engi
   engine.add_observer(obs);
   loop.set_blocking_hooks(release_gil, acquire_gil, nullptr);
   return true;
+}
+
+void stop_thread() {
+  ThreadRuntime& tr = this_thread();
+  tr.loop = nullptr;
+  tr.released = PyEval_SaveThread();
+}
+
+void resume_after_threads() {
+  ThreadRuntime& tr = this_thread();
+  if (!tr.released) return;
+  PyEval_RestoreThread(tr.released);
+  tr.released = nullptr;
 }
 
 }  // namespace spindle::python

@@ -25,6 +25,7 @@ SLEEP_GEVENT = APPS / "sleep_gevent.py"
 SLEEP_TIMERFD = APPS / "sleep_uwsgi_timerfd.py"
 SLEEP_UGREEN = APPS / "sleep_ugreen.py"
 TIMER_WAIT = APPS / "tornado_timer_wait.py"
+SLEEP_THREAD = APPS / "sleep_thread.py"
 TIMER_GREENLET = APPS / "tornado_timer_greenlet.py"
 SLEPT_BODY = b"slept\n"
 TIMER_BODY = b"timer\n"
@@ -52,6 +53,10 @@ UWSGI_GREENLET = "python3,greenlet_python3"      # Debian's names for the plugin
 UWSGI_GEVENT = "python3,gevent_python3"
 UWSGI_TORNADO = "python3,tornado_python3,greenlet_python3"
 UWSGI_UGREEN = "python3,ugreen"
+# Real threads: 2 workers x 4 threads, each request blocking 10 ms in
+# time.sleep, so 8 requests at once and at most ~800 req/s; 32 connections
+# keep every thread busy.
+WRK_THREADS = ["-t1", "-c32", "--latency"]
 GUNICORN_GEVENT = ["-k", "gevent", "--worker-connections", "1000", "--backlog", "2048"]
 
 # Parked memory: 10,000 requests asleep at once on one worker.  spindle's and
@@ -103,6 +108,8 @@ SCENARIOS: list[Scenario] = [
     Scenario("hello/uwsgi-http11", "uWSGI --http11-socket", HELLO,
              start_uwsgi(socket_flag="--http11-socket", extra=UWSGI_HTTP11),
              expect=HELLO_BODY, note="keep-alive, one connection at a time"),
+    Scenario("hello/spindle-threads4", "spindle --threads 4", HELLO,
+             start_spindle(["--threads", "4"]), expect=HELLO_BODY),
     Scenario("chunks/spindle", "spindle", CHUNKS, start_spindle(), expect=CHUNKS_BODY),
     Scenario("chunks/uwsgi", "uWSGI --http-socket", CHUNKS, start_uwsgi(),
              expect=CHUNKS_BODY, closes=True, note=CLOSES),
@@ -122,6 +129,16 @@ SCENARIOS: list[Scenario] = [
              wrk_args=list(WRK_1000), expect=SLEPT_BODY, closes=True, note=CLOSES),
     Scenario("sleep/gunicorn-gevent", "gunicorn -k gevent", SLEEP_GEVENT,
              start_gunicorn(GUNICORN_GEVENT), wrk_args=list(WRK_1000), expect=SLEPT_BODY),
+    # --- 10 ms of time.sleep per request, 2 workers x 4 real threads
+    Scenario("threads/spindle", "spindle -p 2 --threads 4", SLEEP_THREAD,
+             start_spindle(["--threads", "4"], processes=2), wrk_args=list(WRK_THREADS),
+             expect=SLEPT_BODY),
+    Scenario("threads/uwsgi", "uWSGI -p 2 --threads 4", SLEEP_THREAD,
+             start_uwsgi(["--threads", "4"], processes=2), wrk_args=list(WRK_THREADS),
+             expect=SLEPT_BODY, closes=True, note=CLOSES),
+    Scenario("threads/gunicorn-gthread", "gunicorn -w 2 -k gthread --threads 4", SLEEP_THREAD,
+             start_gunicorn(["-k", "gthread", "--threads", "4"], workers=2),
+             wrk_args=list(WRK_THREADS), expect=SLEPT_BODY),
     # --- Tornado's IOLoop as the loop engine, 1,000 connections
     *tornado_rows("hello", HELLO, HELLO, HELLO, HELLO_BODY),
     *tornado_rows("chunks", CHUNKS, CHUNKS, CHUNKS, CHUNKS_BODY),
@@ -180,6 +197,12 @@ TARGETS: list[Target] = [
     *throughput("chunks/spindle", "chunks/uwsgi-http11", cpu=0.5),
     # A 3-chunk generator costs little more than hello world.
     Target("chunks/spindle", "worker_us_per_req", "<=", 1.6, "hello/spindle"),
+    # --threads: as fast as uWSGI's threads for less CPU; four threads cost
+    # a single-threaded worker little per request.
+    *throughput("threads/spindle", "threads/uwsgi", rps=1.0, cpu=0.7),
+    *(Target("threads/spindle", m, "", None, "threads/gunicorn-gthread")
+      for m in ("rps", "worker_us_per_req")),
+    Target("hello/spindle-threads4", "worker_us_per_req", "<=", 1.2, "hello/spindle"),
     Target("sleep/spindle", "rps", ">=", 9800),
     Target("sleep/spindle", "p99_ms", "<=", 115),
     Target("sleep/spindle", "worker_us_per_req", "<", 0.5, "sleep/gunicorn-gevent"),

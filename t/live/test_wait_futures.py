@@ -12,10 +12,20 @@ import requests
 
 from harness import example, pairing_args, pairing_names
 
-@pytest.fixture(scope="module", params=pairing_names())
+# Every pairing, and the default one with real threads (--threads 2).
+THREADS = "ev-fibers-threads2"
+
+
+def engine_args(name, cores):
+    if name == THREADS:
+        return ["--async", str(cores // 2), "--threads", "2"]
+    return pairing_args(name, cores)
+
+
+@pytest.fixture(scope="module", params=pairing_names() + [THREADS])
 def srv(request, module_spindle):
     return module_spindle("--http-socket", "127.0.0.1:0", "--wsgi-file",
-                          example("threads/futures.py"), *pairing_args(request.param, 8),
+                          example("threads/futures.py"), *engine_args(request.param, 8),
                           processes=1, extra=False, name="futures")
 
 

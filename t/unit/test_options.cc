@@ -146,6 +146,7 @@ std::optional<std::string> sample_value(const OptionDef& row, const TempDir& dir
       {"disable-logging", "true"},
       {"loop", "ev"},
       {"async", "100"},
+      {"threads", "4"},
       {"fibers", "true"},
       {"suspend", "fibers"},
       {"fiber-stack-size", "128k"},
