@@ -114,27 +114,38 @@ void Http1Protocol::submit() {
   t_.worker().scheduler().submit(&ex_);
 }
 
+// Starts the next request on this connection from the bytes already read
+// (pipelining): kHead when they hold its whole head, kFailed when they are
+// malformed (answered and closing), kNone when more must be read.
+Http1Protocol::Pipelined Http1Protocol::start_next() {
+  parser_.begin();
+  body_.clear();
+  body_off_ = 0;
+  t_.since_request = t_.in_end - t_.in_start;
+  if (t_.in_start == t_.in_end) return Pipelined::kNone;
+  long n = parser_.feed(t_.in.data() + t_.in_start, t_.in_end - t_.in_start, &body_);
+  if (n < 0) {
+    fail(parser_.error_status(), parser_.error_reason());
+    return Pipelined::kFailed;
+  }
+  t_.in_start += static_cast<std::size_t>(n);
+  return parser_.head_complete() ? Pipelined::kHead : Pipelined::kNone;
+}
+
 // As next(), on the loop side: the request had no body to drain.
 void Http1Protocol::static_done(bool reuse) {
   if (!reuse || t_.worker().draining()) {
     t_.close();
     return;
   }
-  parser_.begin();
-  body_.clear();
-  body_off_ = 0;
-  t_.since_request = t_.in_end - t_.in_start;
-  if (t_.in_start < t_.in_end) {
-    long n = parser_.feed(t_.in.data() + t_.in_start, t_.in_end - t_.in_start, &body_);
-    if (n < 0) {
-      fail(parser_.error_status(), parser_.error_reason());
+  switch (start_next()) {
+    case Pipelined::kFailed:
       return;
-    }
-    t_.in_start += static_cast<std::size_t>(n);
-    if (parser_.head_complete()) {
+    case Pipelined::kHead:
       submit();
       return;
-    }
+    case Pipelined::kNone:
+      break;
   }
   t_.in.release_if_empty(t_.in_start, t_.in_end);
   t_.wait_for_request();
@@ -242,29 +253,19 @@ bool Http1Protocol::next(Exchange& ex, bool reuse) {
     return false;
   }
   // The next request: pipelined bytes may already hold it.
-  parser_.begin();
-  body_.clear();
-  body_off_ = 0;
-  t_.since_request = t_.in_end - t_.in_start;
-  if (t_.in_start < t_.in_end) {
-    long n = parser_.feed(t_.in.data() + t_.in_start, t_.in_end - t_.in_start, &body_);
-    if (n < 0) {
-      fail(parser_.error_status(), parser_.error_reason());
-      return false;
-    }
-    t_.in_start += static_cast<std::size_t>(n);
-    if (parser_.head_complete()) {
-      if (!t_.worker().static_files().enabled()) return true;
-      // It may be a static file, which is sent from the loop, not from a
-      // core: hand the request to the loop side (the transport stays busy).
-      static_next_.cb = [](Task* task) {
-        auto* self = static_cast<Http1Protocol*>(task->data);
-        if (!self->t_.closing()) self->submit();
-      };
-      static_next_.data = this;
-      t_.worker().loop().post(static_next_);
-      return false;
-    }
+  Pipelined p = start_next();
+  if (p == Pipelined::kFailed) return false;
+  if (p == Pipelined::kHead) {
+    if (!t_.worker().static_files().enabled()) return true;
+    // It may be a static file, which is sent from the loop, not from a
+    // core: hand the request to the loop side (the transport stays busy).
+    static_next_.cb = [](Task* task) {
+      auto* self = static_cast<Http1Protocol*>(task->data);
+      if (!self->t_.closing()) self->submit();
+    };
+    static_next_.data = this;
+    t_.worker().loop().post(static_next_);
+    return false;
   }
   // Back to the loop side; a level-triggered watcher reports bytes that
   // came in while we were busy.

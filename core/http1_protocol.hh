@@ -30,6 +30,8 @@ class Http1Protocol final : public Protocol {
   void static_done(bool reuse) override;
 
  private:
+  enum class Pipelined { kNone, kHead, kFailed };
+  Pipelined start_next();
   long feed_scratch(const char* p, std::size_t n);
   bool buffering_body();
   bool drain_body(Exchange& ex);
