@@ -129,10 +129,11 @@ DEB_BUILD := g++ make libev-dev libboost-context-dev node-llhttp python3-dev lib
 DEB_RUN   := python3-greenlet python3-tornado
 DEB_TEST  := python3-pytest python3-requests nginx python3-flask python3-django iproute2 \
              python3-pastedeploy python3-venv python3-prometheus-client tmux \
-             python3-websocket
+             python3-websocket python3-websockets chromium fonts-dejavu-core
 DEB_FUZZ  := clang libclang-rt-14-dev
 DEB_BENCH := wrk uwsgi-core uwsgi-plugin-python3 uwsgi-plugin-greenlet-python3 \
-             uwsgi-plugin-gevent-python3 uwsgi-plugin-tornado-python3 gunicorn python3-gevent
+             uwsgi-plugin-gevent-python3 uwsgi-plugin-tornado-python3 gunicorn python3-gevent \
+             python3-gevent-websocket
 
 # Installs the Debian packages of $(1) that are missing. Without apt-get, or
 # without root and sudo, it stops with one line naming what to install.
