@@ -22,6 +22,9 @@ from typing import Optional
 from common import MARK_OTHERS, Running, Scenario, Settings, http_get, measure_wrk, wrk_argv
 
 FIGURES = ("rps", "worker_us_per_req")
+FIGURE_NAMES = {"rps": "req/s", "worker_us_per_req": "CPU/req",
+                "kib_per_ws": "KiB per idle websocket", "bcast_ms": "broadcast ms",
+                "cpu_ms": "worker CPU ms per broadcast"}
 
 
 @dataclasses.dataclass
@@ -31,6 +34,7 @@ class Pair:
     ratios: dict = dataclasses.field(default_factory=dict)  # figure -> per-round ratios
     marked: list = dataclasses.field(default_factory=list)  # round numbers disturbed > 5%
     skipped: str = ""
+    mark_note: str = "others took > 5% of the server's CPU"  # what a marked round means
 
     def median(self, figure: str) -> Optional[float]:
         v = self.ratios.get(figure)
@@ -127,18 +131,17 @@ def merged(sc: Scenario, parts: list[dict], argv: tuple, rounds_note: str) -> di
 def pairs_table(pairs: list[Pair]) -> list[str]:
     out = ["| row | against | figure | per-round ratios (A/B) | median | spread | note |",
            "|---|---|---|---|---:|---:|---|"]
-    names = {"rps": "req/s", "worker_us_per_req": "CPU/req"}
     for p in pairs:
         if p.skipped:
             out.append(f"| {p.row} | {p.baseline} | - | - | - | - | SKIPPED: {p.skipped} |")
             continue
-        for f in FIGURES:
+        for f in (p.ratios or FIGURES):  # a pair's figures, in the order measured
             v = p.ratios.get(f, [])
             cells = ", ".join(f"{x:.2f}{'*' if i + 1 in p.marked else ''}" for i, x in enumerate(v))
             med, spr = p.median(f), p.spread(f)
-            note = (f"* rounds {', '.join(map(str, p.marked))}: others took > 5% of the "
-                    "server's CPU" if p.marked else "")
-            out.append(f"| {p.row} | {p.baseline} | {names[f]} | {cells or '-'} | "
+            note = (f"* rounds {', '.join(map(str, p.marked))}: {p.mark_note}"
+                    if p.marked else "")
+            out.append(f"| {p.row} | {p.baseline} | {FIGURE_NAMES.get(f, f)} | {cells or '-'} | "
                        f"{'-' if med is None else f'{med:.2f}×'} | "
                        f"{'-' if spr is None else f'{spr * 100:.0f}%'} | {note} |")
     return out

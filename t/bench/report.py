@@ -10,6 +10,7 @@ from typing import Optional
 
 from common import DISTURBED, MARK_OTHERS, RESULTS, ROOT, Scenario, Settings
 from parked import PARKED, SLEEP_S
+from ws_rows import SOCKETS
 from scenarios import UNITS, Target
 
 def fmt(v, spec: str) -> str:
@@ -82,6 +83,64 @@ def parked_table(rows) -> list[str]:
     return out
 
 
+def rounds_cell(r: dict, key: str, spec: str) -> str:
+    """The median, and every round's value when there are several."""
+    vals = r.get(key + "_all", [])
+    med = fmt(r.get(key), spec)
+    return med if len(vals) < 2 else f"{med} ({', '.join(format(v, spec) for v in vals)})"
+
+
+def ws_idle_table(rows) -> list[str]:
+    out = ["| scenario | server | websockets | time to open s | plain worker RSS MiB | "
+           "RSS with them MiB | KiB per idle websocket (rounds) | note |",
+           "|---|---|---:|---:|---:|---:|---:|---|"]
+    for sc, r in rows:
+        if sc.kind != "ws-idle":
+            continue
+        if "skipped" in r:
+            out.append(f"| {sc.name} | {sc.server} | - | - | - | - | - | SKIPPED: {r['skipped']} |")
+            continue
+        before, after = r.get("rss_before_kib"), r.get("rss_after_kib")
+        notes = [r["note"]] if r.get("note") else []
+        if r.get("waited", 0) > MARK_OTHERS:
+            notes.append(f"⚠ the worker waited for a CPU {r['waited'] * 100:.0f}% of the time")
+        out.append("| {} | {} | {} | {} | {} | {} | {} | {} |".format(
+            sc.name, sc.server, fmt(r.get("parked"), ",.0f"), fmt(r.get("open_s"), ".1f"),
+            fmt(before / 1024 if before else None, ".1f"),
+            fmt(after / 1024 if after else None, ".1f"),
+            rounds_cell(r, "kib_per_ws", ".2f"), "; ".join(notes)))
+    return out
+
+
+def ws_bcast_table(rows) -> list[str]:
+    out = ["| scenario | server | websockets | ms until the last has it (rounds) | "
+           "ms until the first | ms until the clients read the last | "
+           "worker CPU ms (rounds) | KiB per websocket | note |",
+           "|---|---|---:|---:|---:|---:|---:|---:|---|"]
+    for sc, r in rows:
+        if sc.kind != "ws-bcast":
+            continue
+        if "skipped" in r:
+            out.append(f"| {sc.name} | {sc.server} | - | - | - | - | - | - | "
+                       f"SKIPPED: {r['skipped']} |")
+            continue
+        notes = [r["note"]] if r.get("note") else []
+        if r.get("waited", 0) > MARK_OTHERS:
+            notes.append(f"⚠ the worker waited for a CPU {r['waited'] * 100:.0f}% of a broadcast")
+        out.append("| {} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
+            sc.name, sc.server, fmt(r.get("got"), ",.0f"), rounds_cell(r, "bcast_ms", ".1f"),
+            fmt(r.get("first_ms"), ".2f"), fmt(r.get("app_ms"), ".1f"),
+            rounds_cell(r, "cpu_ms", ".1f"), fmt(r.get("ws_kib_per_ws"), ".2f"),
+            "; ".join(notes)))
+    return out
+
+
+def ws_table(rows) -> list[str]:
+    idle, bcast = ws_idle_table(rows), ws_bcast_table(rows)
+    return (idle if len(idle) > 2 else []) + ([""] if len(idle) > 2 and len(bcast) > 2 else []) \
+        + (bcast if len(bcast) > 2 else [])
+
+
 def switch_table(rows) -> list[str]:
     out = ["| benchmark | what | ns per suspend+resume (best of 3) | all runs | command |",
            "|---|---|---:|---|---|"]
@@ -127,7 +186,7 @@ def target_value(t: Target, results: dict, pairs: Optional[dict] = None
     va = a.get(t.metric)
     if b is None:
         return va, "" if va is not None else "no figure"
-    vb = b.get(t.metric)
+    vb = b.get(t.baseline_metric or t.metric)
     if va is None or not vb:
         return None, "no figure"
     return va / vb, ""
@@ -222,6 +281,28 @@ def ceiling(duration: float, overhead: float, conns: int = 1000, wait: float = 0
     return conns * int(duration / (wait + overhead)) / duration
 
 
+WS_TEXT = [
+    f"{SOCKETS:,} websockets open at once on one worker, opened by `ws_clients.py` processes "
+    "(raw sockets and epoll, a few hundred handshakes under way at a time, pings answered). "
+    "**ws-idle**: the worker's VmRSS as started (same flags, before any request) and once the "
+    "app's own counter shows every websocket parked in its receive call; each round starts the "
+    "server afresh. **ws-bcast**: every server keeps its websockets open through the rounds; "
+    "in a round each server in turn gets one broadcast: a client sends `go`, the app sends it "
+    "to all of them, timed from that send until the kernel queued it on the last client's "
+    "socket (SO_TIMESTAMPNS: the clients' own speed does not count; the time until they had "
+    "read it is beside it), with the worker's CPU time over the broadcast (schedstat, ns). "
+    "Rows alternate within each round; the ratios are in the side-by-side table. ⚠: the "
+    "worker waited for a CPU (run delay) more than 5% of the measured time.",
+    "",
+    "The apps (`t/bench/apps/`): `ws_idle.py` (uWSGI's API, run unchanged by spindle and "
+    "uWSGI) and `ws_idle_gevent.py` echo what they get; `ws_broadcast_gevent.py` keeps a set "
+    "of gevent-websocket objects and sends in a loop; `ws_broadcast_uwsgi.py` wakes each "
+    "request's greenlet with a gevent Event (uWSGI 2.0's `websocket_send` acts on the calling "
+    "request only); `ws_broadcast_spindle.py` resumes each listener's core "
+    "(`spindle.suspend`/`resume`), which sends on its own websocket.",
+]
+
+
 def write_results(st: Settings, rows, table, comp, pair_lines=()) -> None:
     lines = ["# spindle benchmark results", "",
              "Written by `t/bench/run.py` (`make bench`); see `t/bench/README.md` for how to read it.",
@@ -261,6 +342,13 @@ def write_results(st: Settings, rows, table, comp, pair_lines=()) -> None:
                   "sockets); worker VmRSS of the plain worker (same --async, before any "
                   "request) and once the app's own counter shows them all parked.", "",
                   *parked_table(rows), ""]
+    if any(sc.kind.startswith("ws-") for sc, _ in rows):
+        lines += ["## Websockets", "", *WS_TEXT, ""]
+        idle, bcast = ws_idle_table(rows), ws_bcast_table(rows)
+        if len(idle) > 2:
+            lines += [*idle, ""]
+        if len(bcast) > 2:
+            lines += [*bcast, ""]
     if any(sc.kind == "switch" for sc, _ in rows):
         lines += ["## Switch cost", "", *switch_table(rows), ""]
     if any(sc.kind == "probe" for sc, _ in rows):
@@ -281,6 +369,11 @@ def write_results(st: Settings, rows, table, comp, pair_lines=()) -> None:
             if "wrk_argv" in r:
                 lines.append(f"  - load: `{shell_line(r['wrk_argv'])}` (after a "
                              f"{st.warmup:g} s warm-up with the same arguments)")
+            elif sc.kind.startswith("ws-"):
+                lines.append(f"  - load: {SOCKETS:,} websockets from `t/bench/ws_clients.py` "
+                             f"processes (`{sc.path}`"
+                             + (f"; the sender on `{sc.sender_path}`" if sc.sender_path else "")
+                             + ")")
             elif sc.kind == "parked":
                 lines.append(f"  - load: {PARKED:,} connections from the benchmark process, "
                              f"each sending `GET /?s={SLEEP_S}` (after a {st.warmup:g} s "

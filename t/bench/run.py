@@ -37,8 +37,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import RESULTS, ROOT, Settings, run_scenario  # noqa: E402
 from pairs import merged, pairs_of, pairs_table, run_pair  # noqa: E402
 from report import (fmt, parked_table, probe_lines, results_table, switch_table,  # noqa: E402
-                    targets_table, write_results)
+                    targets_table, write_results, ws_table)
 from scenarios import SCENARIOS, TARGETS  # noqa: E402
+from ws_rows import run_ws  # noqa: E402
 
 NOFILE = 32768  # descriptors per process asked for (see main)
 
@@ -121,7 +122,7 @@ def main() -> int:
         by_name = {sc.name: sc for sc in scenarios}
         done = {}
         for sc in scenarios:
-            if sc.name in paired:
+            if sc.name in paired or sc.kind.startswith("ws-"):
                 continue  # measured in alternating rounds below
             print(f"== {sc.name} ({sc.server}) ...", end="", flush=True)
             r = run_scenario(sc, st)
@@ -143,6 +144,9 @@ def main() -> int:
             print(f" SKIPPED: {p.skipped}" if p.skipped else "".join(
                 f" {f}: {p.median(f):.2f}× (spread {(p.spread(f) or 0) * 100:.0f}%)"
                 for f in p.ratios))
+        ws_done, ws_pairs = run_ws(scenarios, TARGETS, st, args.rounds)
+        done.update(ws_done)
+        measured += ws_pairs
         for name in paired:
             if name in slices:
                 done[name] = merged(by_name[name], slices[name], argv[name],
@@ -157,6 +161,7 @@ def main() -> int:
     comp, verdicts = targets_table(TARGETS, results, {(p.row, p.baseline): p for p in measured})
     for title, lines in (("", table), ("side by side, alternating rounds", pair_lines),
                          ("parked memory", parked_table(rows)),
+                         ("websockets", ws_table(rows)),
                          ("switch cost", switch_table(rows)), ("", probe_lines(rows))):
         if len(lines) > 2 or (lines and not lines[0].startswith("|")):
             print()

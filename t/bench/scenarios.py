@@ -76,6 +76,43 @@ PARK_CORES = APPS / "park_cores.py"
 UWSGI_PARKED = ["--async", "10000", "--greenlet", "--max-fd", "20000", "--listen", "1024"]
 GUNICORN_PARKED = ["-k", "gevent", "--worker-connections", "10000", "--backlog", "4096"]
 
+# Websockets: 10,000 open on one worker (ws_rows.py). spindle closes a
+# websocket silent for --socket-timeout (30 s) until its idle ping is there;
+# the rows last longer than that, so it is raised. uWSGI pings every 30 s
+# and the clients answer; gevent-websocket does not ping.
+WS_IDLE = APPS / "ws_idle.py"                    # uWSGI's API: spindle and uWSGI alike
+WS_IDLE_GEVENT = APPS / "ws_idle_gevent.py"
+WS_BCAST_SPINDLE = APPS / "ws_broadcast_spindle.py"
+WS_BCAST_GEVENT = APPS / "ws_broadcast_gevent.py"
+WS_BCAST_UWSGI = APPS / "ws_broadcast_uwsgi.py"
+WS_BODY = b"ws\n"
+SPINDLE_WS = ["--async", "10000", "--listen", "4096", "--socket-timeout", "600",
+              "--worker-reload-mercy", "1"]
+GUNICORN_WS = ["-k", "geventwebsocket.gunicorn.workers.GeventWebSocketWorker",
+               "--worker-connections", "10000", "--backlog", "4096"]
+UWSGI_WS = ["--gevent", "10000", "--listen", "4096", "--max-fd", "20000"]
+
+
+def ws_rows(kind: str, spindle_app, gevent_app, uwsgi_app, greenlet: bool = False,
+            sender_path: str = "") -> list[Scenario]:
+    """One websocket row per server: spindle (and spindle --greenlet), gunicorn's
+    GeventWebSocketWorker, uWSGI --gevent; sender_path: spindle's sending client's path."""
+    gl = [Scenario(f"{kind}/spindle-greenlet", "spindle --async 10000 --greenlet", spindle_app,
+                   with_counter(start_spindle([*SPINDLE_WS, "--greenlet"])), expect=WS_BODY,
+                   kind=kind, sender_path=sender_path)] if greenlet else []
+    return [
+        Scenario(f"{kind}/spindle", "spindle --async 10000 (ev, fibers)", spindle_app,
+                 with_counter(start_spindle(SPINDLE_WS)), expect=WS_BODY, kind=kind,
+                 sender_path=sender_path),
+        *gl,
+        Scenario(f"{kind}/gunicorn-gevent", "gunicorn -k GeventWebSocketWorker", gevent_app,
+                 with_counter(start_gunicorn(GUNICORN_WS, stop_signal=signal.SIGQUIT)),
+                 expect=WS_BODY, kind=kind),
+        Scenario(f"{kind}/uwsgi-gevent", "uWSGI --gevent 10000", uwsgi_app,
+                 with_counter(start_uwsgi(UWSGI_WS, plugins=UWSGI_GEVENT)), expect=WS_BODY,
+                 kind=kind),
+    ]
+
 
 def tornado_rows(workload: str, spindle_app, uwsgi_app, spindle_fibers_app, body: bytes,
                  libev: bool = True):
@@ -159,6 +196,9 @@ SCENARIOS: list[Scenario] = [
     Scenario("c100k/cores-spindle", "spindle --async 100010: 100,000 cores in spindle.sleep",
              PARK_CORES, with_counter(start_spindle(SPINDLE_CORES)),
              measure=measure_cores, kind="parked"),
+    # --- 10,000 websockets on one worker: RSS per idle websocket; one broadcast to all
+    *ws_rows("ws-idle", WS_IDLE, WS_IDLE_GEVENT, WS_IDLE, greenlet=True),
+    *ws_rows("ws-bcast", WS_BCAST_SPINDLE, WS_BCAST_GEVENT, WS_BCAST_UWSGI, sender_path="/send"),
     # --- suspend+resume round trips, and why uWSGI's async row is not --ugreen
     Scenario("switch/py_switch", "fibers + PyThreadState swap", None, None,
              measure=switch_bench("py_switch"), kind="switch"),
@@ -177,12 +217,14 @@ class Target:
     op: str                        # ">=", "<=" or "<"
     bound: Optional[float]         # None: shown for information, no verdict
     baseline: Optional[str] = None # then the figure is row / baseline
+    baseline_metric: Optional[str] = None  # the baseline's figure, when not named `metric`
 
 
 UNITS = {"rps": "req/s", "p99_ms": "p99 ms", "worker_us_per_req": "CPU/req",
          "server_us_per_req": "worker+master CPU/req",
          "kib_per_parked": "KiB per parked request", "ns": "ns per round trip",
-         "park_s": "seconds to park them all"}
+         "park_s": "seconds to park them all", "kib_per_ws": "KiB per idle websocket",
+         "bcast_ms": "ms until the last client has it", "cpu_ms": "worker CPU ms per broadcast"}
 
 
 def throughput(row: str, baseline: str, rps: float = 1.3, cpu: float = 0.6) -> list[Target]:
@@ -228,4 +270,17 @@ TARGETS: list[Target] = [
     # CPU per request, the master's included.
     Target("hello/spindle-stats", "server_us_per_req", "<=", 1.03, "hello/spindle"),
     Target("switch/py_switch", "ns", "<=", 150),
+    # A websocket waiting in recv holds about what a parked request does
+    # (judged when parked/spindle ran too), and less than in either peer.
+    Target("ws-idle/spindle", "kib_per_ws", "<=", 1.25, "parked/spindle",
+           baseline_metric="kib_per_parked"),
+    *(Target("ws-idle/spindle", "kib_per_ws", "<=", 1.0, f"ws-idle/{b}")
+      for b in ("gunicorn-gevent", "uwsgi-gevent")),
+    Target("ws-idle/spindle", "kib_per_ws", "", None),
+    Target("ws-idle/spindle-greenlet", "kib_per_ws", "", None),
+    # One broadcast to 10,000: the worker's CPU at most the peers'; the time
+    # until the last client has it is shown (a busy machine stretches it).
+    *(t for b in ("gunicorn-gevent", "uwsgi-gevent") for t in (
+        Target("ws-bcast/spindle", "cpu_ms", "<=", 1.0, f"ws-bcast/{b}"),
+        Target("ws-bcast/spindle", "bcast_ms", "", None, f"ws-bcast/{b}"))),
 ]
