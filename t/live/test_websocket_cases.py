@@ -7,28 +7,44 @@ reasons, masking, the size limit. test_websocket.py has the basic cases
 (echo, one ping, one fragmented message, 1002 unmasked text, 1009 over the
 limit, 1007 truncated UTF-8); these are the rest."""
 
+import base64
 import os
+import socket
 import struct
 
 import pytest
 
-from harness import example, pairing_args, pairing_names
+from harness import RawConn, example, pairing_args, pairing_names
 from wsframes import (OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT, RawWebSocket,
-                      close_frame, frame, pong_for)
+                      accept_for, close_frame, frame, handshake_request, pong_for)
 
 APP = example("websocket/echo.py")
 MAX_KB = 256
+CORES = 8
 
 
 @pytest.fixture(scope="module", params=pairing_names())
 def server(request, module_spindle):
     return module_spindle("--http-socket", "127.0.0.1:0", "--wsgi-file", APP,
-                          "--websocket-max-size", str(MAX_KB), *pairing_args(request.param, 8),
+                          "--websocket-max-size", str(MAX_KB), *pairing_args(request.param, CORES),
                           extra=False, name="wscases-" + request.param)
 
 
+OPEN = []
+
+
+@pytest.fixture(autouse=True)
+def close_leftovers():
+    """A failed test's websockets are closed too: each holds a core."""
+    yield
+    while OPEN:
+        OPEN.pop().close()
+
+
 def connect(srv, path="/"):
-    return RawWebSocket.connect(srv.http_addr, path)
+    ws = RawWebSocket.connect(srv.http_addr, path)
+    OPEN.append(ws)
+    return ws
 
 
 def expect_close(ws, code):
@@ -388,3 +404,57 @@ def test_the_limit_itself_passes(server):
     assert wb.read_message() == (OP_BINARY, payload)
     wb.send(frame(OP_BINARY, payload + b"!"))
     expect_close(wb, 1009)
+
+
+# -- delivery and departures ----------------------------------------------------
+
+def test_frames_in_the_handshake_write(server):
+    """Frames sent in the same write as the request head are read as frames."""
+    key = base64.b64encode(os.urandom(16)).decode()
+    conn = RawConn(server.http_addr, 15)
+    conn.send(handshake_request("localhost", "/", key) + frame(OP_PING, b"early") +
+              frame(OP_TEXT, b"early text"))
+    _, status, _, headers, _ = conn.read_head()
+    assert status == 101 and ("Sec-WebSocket-Accept", accept_for(key)) in headers
+    ws = RawWebSocket(conn)
+    OPEN.append(ws)
+    assert pong_for(ws) == b"early"
+    assert ws.read_message() == (OP_TEXT, b"early text")
+    ws.close()
+
+
+def test_recv_nb_sees_a_message_trickle_in(server):
+    """websocket_recv_nb() with a fragmented message arriving a byte at a
+    time, pings in between: nothing half-done is returned."""
+    ws = connect(server, "/nb")
+    out = b""
+    for f in fragments(OP_TEXT, [GREEK[:3], GREEK[3:7], GREEK[7:]]):
+        out += frame(OP_PING, b"nb") + f
+    ws.send_in_pieces(out, 1)
+    for _ in range(3):
+        assert pong_for(ws) == b"nb"
+    assert ws.read_message() == (OP_TEXT, GREEK)
+    ws.close()
+
+
+@pytest.mark.parametrize("how", ["reset", "half-close", "eof-mid-frame"])
+def test_clients_that_vanish_free_their_cores(server, how):
+    """As many websockets as the worker has cores go away without a close
+    frame; then as many new ones are all served at once."""
+    for _ in range(CORES):
+        ws = connect(server)
+        s = ws.conn.sock
+        if how == "eof-mid-frame":
+            ws.send(frame(OP_TEXT, b"x" * 1000)[:500])
+        if how == "reset":
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        if how == "half-close":
+            s.shutdown(socket.SHUT_WR)
+            assert ws.close_code() == 1000  # the app returned when recv saw EOF
+        ws.close()
+    fresh = [connect(server) for _ in range(CORES)]
+    for i, ws in enumerate(fresh):
+        ws.send(frame(OP_TEXT, b"fresh %d" % i))
+    for i, ws in enumerate(fresh):
+        assert ws.read_message() == (OP_TEXT, b"fresh %d" % i)
+        ws.close()
