@@ -43,6 +43,7 @@ IDLE_ROUNDS = 3         # at most: each round restarts every idle row's server
 PARK_WAIT_S = 30.0      # longest wait for the app to count every websocket parked
 BCAST_TIMEOUT_S = 20.0  # longest wait for one broadcast to reach everyone
 SETTLE_S = 0.5          # quiet time before an RSS reading
+QUIET_MAX_S = 15.0      # longest wait for a worker to go idle before a broadcast
 CLIENT = HERE / "ws_clients.py"
 WAITED = "the worker waited for a CPU over 5% of the time"
 
@@ -156,6 +157,20 @@ def sched_ns(pids: list[int]) -> tuple[int, int]:
     return run, wait
 
 
+def wait_quiet(srv: Running, most_s: float = QUIET_MAX_S) -> None:
+    """Until the worker spent under 2% of a 100 ms stretch on a CPU (or most_s
+    passed): what the last broadcast set off (uWSGI pings each websocket on
+    its first receive call, and every client answers) is over."""
+    deadline = time.monotonic() + most_s
+    last = sched_ns(srv.worker_pids)[0]
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        now = sched_ns(srv.worker_pids)[0]
+        if now - last < 2_000_000:
+            return
+        last = now
+
+
 def wait_parked(srv: Running, want: int) -> int:
     """The app's count of parked websockets, once it reaches want (or the wait ends)."""
     deadline = time.monotonic() + PARK_WAIT_S
@@ -202,6 +217,7 @@ def measure_idle(sc: Scenario, st: Settings, srv: Running) -> dict:
 
 
 def measure_broadcast(sc: Scenario, fleet: Fleet, srv: Running) -> dict:
+    wait_quiet(srv)
     run0, wait0 = sched_ns(srv.worker_pids)
     t0 = time.monotonic()
     b = fleet.broadcast()
@@ -317,6 +333,7 @@ def run_broadcast(rows: list[Scenario], st: Settings, pairs: list[Pair], rounds:
                                   "notes": fleet_notes(opened, parked)}
                 if before and after and parked:
                     setup[sc.name]["ws_kib_per_ws"] = (after - before) / parked
+                measure_broadcast(sc, fleet, srv)  # warm-up: first sends, uWSGI's first pings
             except Exception as e:  # noqa: BLE001
                 parts[sc.name].append({"skipped": f"setup failed: {first_line(e)}"})
         for i in range(1, rounds + 1):

@@ -6,8 +6,10 @@ uWSGI 2.0's websocket_send() sends on the calling request's websocket only
 example, each request's greenlet watches its connection (uwsgi.connection_fd())
 itself and is woken by a gevent Event: set by a read watcher on that fd
 (then websocket_recv_nb() takes the messages) or by a broadcast (then it
-sends the latest message). A plain GET is answered with "ws"; the shared
-counter (_parked.py) holds how many websockets are waiting.
+sends the latest message). websocket_recv_nb() is only called when the
+socket is readable: each call may send uWSGI's keep-alive ping, and the
+pongs would wake every greenlet once more. A plain GET is answered with
+"ws"; the shared counter (_parked.py) holds how many websockets are waiting.
 """
 
 import os
@@ -38,8 +40,14 @@ def application(environ, start_response):
         return [PLAIN]
     uwsgi.websocket_handshake(environ["HTTP_SEC_WEBSOCKET_KEY"], environ.get("HTTP_ORIGIN", ""))
     wake = gevent.event.Event()
-    readable = gevent.get_hub().loop.io(uwsgi.connection_fd(), 1)
-    readable.start(wake.set)
+    readable = [False]
+
+    def on_readable():
+        readable[0] = True
+        wake.set()
+
+    watcher = gevent.get_hub().loop.io(uwsgi.connection_fd(), 1)
+    watcher.start(on_readable)
     seen = latest[0]
     listeners.add(wake)
     _parked.parked(1)
@@ -47,15 +55,16 @@ def application(environ, start_response):
         while True:
             wake.wait()
             wake.clear()
-            while True:
+            while readable[0]:
                 msg = uwsgi.websocket_recv_nb()
                 if not msg:
-                    break
-                broadcast(msg)
+                    readable[0] = False
+                else:
+                    broadcast(msg)
             if latest[0] != seen:
                 seen = latest[0]
                 uwsgi.websocket_send(latest[1])
     finally:
-        readable.stop()
+        watcher.stop()
         listeners.discard(wake)
         _parked.parked(-1)
