@@ -135,3 +135,37 @@ def test_browser_echoes_100_messages_in_order(browser, server):
     # and the request ended, without an error logged.
     server.wait_for_log(r'ACCESS .*"GET /ws', timeout=15)
     assert "Traceback" not in server.log_text()
+
+
+def test_chat_page_in_the_browser(browser, spindle):
+    """examples/websocket/chat.py's page in Chromium and a python3-websockets
+    client in the same room: each hears the other."""
+    import asyncio
+    import websockets
+    srv = spindle("--ini", example("websocket/chat.ini"), env={"CHAT_ADDR": "127.0.0.1:0"},
+                  name="chat")
+    browser.call("Page.navigate", url="%s/?name=browser" % srv.url)
+    log_js = ("location.port === '%d' ? Array.from(document.querySelectorAll('#log li'))"
+              ".map(li => li.textContent) : []" % srv.port)
+    wait_until(lambda: "* browser joined (1 here)" in browser.evaluate(log_js), 30,
+               what="the page joined the room")
+
+    async def peer():
+        async with websockets.connect("ws://%s/ws?name=py" % srv.http_addr, open_timeout=15,
+                                      ping_interval=None) as ws:
+            assert await ws.recv() == "* py joined (2 here)"
+            await ws.send("hello browser")
+            assert await ws.recv() == "py: hello browser"
+            # The page types and sends through its form.
+            browser.evaluate("document.getElementById('text').value = 'hello py \\u2603';"
+                             "document.getElementById('form').requestSubmit(); true")
+            return await ws.recv()
+    assert asyncio.run(asyncio.wait_for(peer(), 30)) == "browser: hello py \u2603"
+    lines = wait_until(lambda: (lambda l: l if "* py left" in l else None)(
+        browser.evaluate(log_js)), 30, what="the page showing the conversation")
+    assert lines[lines.index("* py joined (2 here)"):] == [
+        "* py joined (2 here)", "py: hello browser", "browser: hello py \u2603", "* py left"]
+    # The page closes its websocket (navigating away left it open here), so
+    # the server stops at once instead of waiting for the room to empty.
+    browser.evaluate("ws.close(1000); true")
+    srv.wait_for_log(r'ACCESS .*"GET /ws\?name=browser', timeout=15)
