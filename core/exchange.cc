@@ -53,7 +53,10 @@ void Exchange::run(Core& core) {
     if (state_ < ResponseState::kDone) finish();
     record_done();
     worker.request_done();
-    const bool reuse = req.keep_alive && state_ != ResponseState::kAborted && !worker.draining();
+    // A stop that began after the head went out (with keep-alive): the
+    // connection may carry one more request, which the transport's drain
+    // grace waits for and answers with Connection: close.
+    const bool reuse = req.keep_alive && state_ != ResponseState::kAborted;
     if (!proto_.next(*this, reuse)) break;
     // Let the other cores and the loop run between pipelined requests.
     yield_now();

@@ -134,7 +134,7 @@ Http1Protocol::Pipelined Http1Protocol::start_next() {
 
 // As next(), on the loop side: the request had no body to drain.
 void Http1Protocol::static_done(bool reuse) {
-  if (!reuse || t_.worker().draining()) {
+  if (!reuse) {
     t_.close();
     return;
   }

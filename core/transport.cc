@@ -7,6 +7,7 @@
 #include <sys/sendfile.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -108,6 +109,22 @@ void Transport::wait_for_request() {
   // it fires, checks it.
   idle_deadline_ = Deadline::after(worker_.cfg().http_timeout);
   if (!timer_.armed) worker_.loop().timer_start(timer_, worker_.cfg().http_timeout);
+  grace_ = false;
+  if (worker_.draining()) drain();  // a keep-alive answer that began before the stop
+}
+
+void Transport::drain() {
+  // Waiting for a request with none of it read yet: the only state in which
+  // a stop would otherwise close the connection under a client that may
+  // have sent its request already. The read watcher stays armed (it is
+  // level-triggered), so bytes in the socket are read on this loop turn.
+  if (busy_ || writing_ || reading_body_ || closing_ || grace_ || since_request > 0) return;
+  grace_ = true;
+  double grace = std::min(kDrainGrace, worker_.cfg().reload_mercy);
+  idle_deadline_ = Deadline::after(grace);
+  Loop& loop = worker_.loop();
+  if (timer_.armed) loop.timer_stop(timer_);
+  loop.timer_start(timer_, grace);
 }
 
 void Transport::on_io(IoWatcher* w, int) {
@@ -137,6 +154,14 @@ void Transport::on_timer(Timer* tm) {
   }
   if (!t->idle_deadline_.passed()) {
     loop.timer_start(t->timer_, t->idle_deadline_.seconds_left());
+    return;
+  }
+  if (t->grace_ && t->since_request > 0) {
+    // A request began within the drain's grace: its head gets the usual
+    // time (the worker's mercy bounds it too).
+    t->grace_ = false;
+    t->idle_deadline_ = Deadline::after(t->worker_.cfg().http_timeout);
+    loop.timer_start(t->timer_, t->worker_.cfg().http_timeout);
     return;
   }
   if (t->reading_body_) {

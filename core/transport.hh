@@ -55,12 +55,19 @@ class Transport {
   void close();
   bool closing() const { return closing_; }
 
-  // Between requests with nothing read: safe to close on a drain.
-  bool idle() const {
-    return !busy_ && !writing_ && !closing_ && since_request == 0 && !bytes_pending_;
-  }
+  // The worker began a graceful stop. A connection waiting for its next
+  // request is not closed at once: its request may be in the socket
+  // already, unread, or on its way. It gets a short grace (kDrainGrace,
+  // within --worker-reload-mercy) to send it; a request that comes is
+  // served with Connection: close, and a connection that stays silent is
+  // closed when the grace ends. A connection a core serves is left alone:
+  // its response says Connection: close (or, if its head went out before
+  // the stop, the connection gets the same grace for one more request).
+  void drain();
+  static constexpr double kDrainGrace = 0.2;
 
-  // Back to reading in loop callbacks, the idle/head deadline moved forward.
+  // Back to reading in loop callbacks, the idle/head deadline moved forward
+  // (to the drain's grace when the worker is stopping).
   void wait_for_request();
 
   // A whole request head is in: the loop side stops reading until a core
@@ -155,6 +162,7 @@ class Transport {
   Deadline idle_deadline_;
   bool busy_ = false;           // a core holds the current request
   bool bytes_pending_ = false;  // the next request's bytes arrived while busy
+  bool grace_ = false;          // draining: the deadline is the grace for a request
   bool writing_ = false;        // waiting in wait_writable()
   bool reading_body_ = false;   // in wait_for_body()
   double body_budget_ = -1;

@@ -376,11 +376,7 @@ void Worker::begin_drain() {
     close(accept_epfd_);
     accept_epfd_ = -1;
   }
-  for (Transport* c = conns_; c;) {
-    Transport* next = c->next;
-    if (c->idle()) c->close();
-    c = next;
-  }
+  for (Transport* c = conns_; c; c = c->next) c->drain();
   loop_->timer_start(mercy_, cfg_.reload_mercy);
   maybe_finish_drain();
 }
