@@ -172,12 +172,20 @@ def test_reserved_bits_1002(server, rsv, op):
     expect_close(ws, 1002)
 
 
+def echo_at_most_then_close(ws, echo, code):
+    """The frames sent had a good message then a bad frame: the good one's
+    echo may come (when the app took it before the bad frame was read) or
+    not (when the server read ahead), then the close with `code`; nothing
+    after the bad frame is answered."""
+    msgs, got = ws.until_close()
+    assert msgs in ([], [echo]) and got == code, (msgs, got)
+    assert ws.wait_eof()
+
+
 def test_reserved_bits_after_a_good_message(server):
-    """What came before the bad frame is answered, then 1002."""
     ws = connect(server)
     ws.send(frame(OP_TEXT, b"good") + frame(OP_TEXT, b"bad", rsv=4) + frame(OP_PING, b"late"))
-    assert ws.read_message() == (OP_TEXT, b"good")
-    expect_close(ws, 1002)
+    echo_at_most_then_close(ws, (OP_TEXT, b"good"), 1002)
 
 
 @pytest.mark.parametrize("op", [3, 4, 5, 6, 7, 0xB, 0xC, 0xD, 0xE, 0xF])
@@ -235,8 +243,7 @@ def test_continuation_without_a_message_1002(server, fin):
 def test_continuation_after_a_finished_message_1002(server):
     ws = connect(server)
     ws.send(frame(OP_TEXT, b"done") + frame(OP_CONT, b"more"))
-    assert ws.read_message() == (OP_TEXT, b"done")
-    expect_close(ws, 1002)
+    echo_at_most_then_close(ws, (OP_TEXT, b"done"), 1002)
 
 
 @pytest.mark.parametrize("second", [OP_TEXT, OP_BINARY], ids=["text", "binary"])
@@ -450,7 +457,8 @@ def test_clients_that_vanish_free_their_cores(server, how):
             s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         if how == "half-close":
             s.shutdown(socket.SHUT_WR)
-            assert ws.close_code() == 1000  # the app returned when recv saw EOF
+            # The server ends the connection (a close frame first, if any, is 1000).
+            assert ws.until_close()[1] in ("eof", 1000)
         ws.close()
     fresh = [connect(server) for _ in range(CORES)]
     for i, ws in enumerate(fresh):

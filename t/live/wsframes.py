@@ -137,6 +137,24 @@ class RawWebSocket:
                 return struct.unpack("!H", data[:2])[0] if data else None
         raise AssertionError("no close frame")
 
+    def until_close(self, timeout=15.0):
+        """Reads to the end: ([(opcode, payload) of the data messages], the
+        close frame's code, or "eof" when the connection ended without a
+        close frame). Pongs are skipped."""
+        deadline = time.monotonic() + timeout
+        msgs = []
+        for _ in range(10000):
+            try:
+                op, data, _ = self.read_frame(deadline - time.monotonic())
+            except ServerClosed:
+                return msgs, "eof"
+            if op == OP_CLOSE:
+                assert len(data) != 1, "1-byte close payload"
+                return msgs, struct.unpack("!H", data[:2])[0] if data else None
+            if op != OP_PONG:
+                msgs.append((op, data))
+        raise AssertionError("no end")
+
     def wait_eof(self, timeout=15.0):
         """True when the server closes the TCP connection (anything it
         still sends is dropped)."""
