@@ -379,9 +379,10 @@ bool Exchange::finish() {
   if (!no_body_ && declared() && room_left() > 0) {
     // The client would wait for bytes that never come, or read the next
     // response as the rest of this one: only a close keeps it in step.
-    log(Level::kWarn, "\"%s\": the body is %llu bytes short of its Content-Length; closing",
+    log(Level::kWarn, "\"%s\": the body is %llu bytes short of its Content-Length; resetting",
         req.line.c_str(), static_cast<unsigned long long>(room_left()));
     req.keep_alive = false;
+    t_.reset_on_close();
   }
   bool ok = true;
   if (!head_sent()) {
@@ -415,10 +416,14 @@ void Exchange::fail(int status) {
   if (state_ >= ResponseState::kDone) return;
   req.keep_alive = false;
   if (head_sent()) {
-    flush();  // what the client was promised so far, then the truncation
+    // What the client was promised so far, then a reset: a truncated
+    // response is better than a wrong one, and a clean close would pass a
+    // body delimited by the close (HTTP/1.0, or the uwsgi port behind
+    // nginx) for a whole one.
+    flush();
     held_.clear();
-    state_ = ResponseState::kAborted;  // a truncated response is better than a
-                                       // wrong one
+    state_ = ResponseState::kAborted;
+    t_.reset_on_close();
     return;
   }
   // A body the parser refused (too large) explains the failure better.

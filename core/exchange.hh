@@ -117,9 +117,10 @@ class Exchange {
   bool finish();
 
   // The one name for "answer with an error". Before the head went out:
-  // answers `status` with a short body. After: the connection is closed so
-  // the client sees a truncated response rather than a wrong one. (Before a
-  // core took the request, the same act is Protocol::fail().)
+  // answers `status` with a short body. After: the connection is reset
+  // (Transport::reset_on_close) so the client sees a truncated response
+  // rather than a wrong one or one that looks whole. (Before a core took
+  // the request, the same act is Protocol::fail().)
   void fail(int status);
 
   // Leaves HTTP (a websocket's 101): sends `head` as it is and ends the

@@ -77,6 +77,10 @@ void Transport::close() {
   Loop& loop = worker_.loop();
   loop.io_close(io_);
   if (timer_.armed) loop.timer_stop(timer_);
+  if (reset_) {
+    linger lg{1, 0};
+    setsockopt(fd_, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+  }
   ::close(fd_);
   fd_ = -1;
   worker_.retire(this);

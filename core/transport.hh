@@ -55,6 +55,13 @@ class Transport {
   void close();
   bool closing() const { return closing_; }
 
+  // The response on this connection is cut short of what its framing
+  // promised (no chunked terminator, fewer bytes than its Content-Length,
+  // or a body delimited by the close itself): the close that follows is a
+  // reset (SO_LINGER 0), so the client cannot take what it got for a
+  // whole response. Unsent bytes are dropped with it.
+  void reset_on_close() { reset_ = true; }
+
   // The worker began a graceful stop. A connection waiting for its next
   // request is not closed at once: its request may be in the socket
   // already, unread, or on its way. It gets a short grace (kDrainGrace,
@@ -168,6 +175,7 @@ class Transport {
   double body_budget_ = -1;
   bool body_timed_out_ = false;
   bool closing_ = false;
+  bool reset_ = false;  // close with a reset (reset_on_close())
   std::uint64_t written_ = 0;
   std::unique_ptr<Protocol> proto_;
 };

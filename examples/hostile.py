@@ -137,6 +137,44 @@ def uwsgi_fresh(environ, start_response):
     return _text(start_response, "ready %d yielded %s" % (ready, ran_before_return))
 
 
+class _CloseRaises:
+    """A body produced whole, then a close() that raises."""
+
+    def __init__(self, parts):
+        self.parts = parts
+
+    def __iter__(self):
+        return iter(self.parts)
+
+    def close(self):
+        raise RuntimeError("close-boom")
+
+
+def close_raises(environ, start_response):
+    """?length=1: with a Content-Length; otherwise chunked (HTTP/1.1)."""
+    parts = [b"part1-", b"part2"]
+    headers = [("Content-Type", "text/plain")]
+    if _query(environ).get("length"):
+        headers.append(("Content-Length", str(sum(map(len, parts)))))
+    start_response("200 OK", headers)
+    return _CloseRaises(parts)
+
+
+def raise_midway(environ, start_response):
+    """Yields part of a body, then raises (?whole=1: the rest instead).
+    ?length=N announces N bytes."""
+    q = _query(environ)
+    headers = [("Content-Type", "text/plain")]
+    if q.get("length"):
+        headers.append(("Content-Length", q["length"]))
+    start_response("200 OK", headers)
+    yield b"first half;"
+    spindle.yield_now()  # the first half leaves before the failure
+    if not q.get("whole"):
+        raise RuntimeError("midway-boom")
+    yield b"second half"
+
+
 ROUTES = {
     "/": ok,
     "/ok": ok,
@@ -151,6 +189,8 @@ ROUTES = {
     "/errors": errors,
     "/uwsgi_wait": uwsgi_wait,
     "/uwsgi_fresh": uwsgi_fresh,
+    "/close_raises": close_raises,
+    "/raise_midway": raise_midway,
 }
 
 

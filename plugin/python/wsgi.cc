@@ -188,7 +188,7 @@ bool send_file(Request& rq, PyObject* wrapper, Sent* sent) {
 }
 
 // PEP 3333: close() is called whatever happened. False if it raised (logged).
-bool close_result(PyObject* result, const std::string* label) {
+bool close_result(PyObject* result, core::Exchange* ex) {
   if (PyList_CheckExact(result) || PyTuple_CheckExact(result)) return true;
   static PyObject* close_name = PyUnicode_InternFromString("close");
   PyObject* close = PyObject_GetAttr(result, close_name);
@@ -206,7 +206,7 @@ bool close_result(PyObject* result, const std::string* label) {
     }
   }
   std::string what = "python: close() of the response failed";
-  if (label) what += " in " + *label;
+  if (ex) what += " in " + request_label(*ex);
   log_exception(what.c_str());
   return false;
 }
@@ -330,7 +330,10 @@ class WsgiApp final : public core::App {
         sent = send_iterable(rq, result);
       }
       if (sent == Sent::kError) ok = app_failed(rq, ex);
-      if (!close_result(result, nullptr)) ok = false;
+      // close() raising after the body was produced whole is logged with its
+      // traceback and changes nothing on the wire: the body is terminated
+      // as announced and the connection may carry the next request.
+      close_result(result, &ex);
       Py_DECREF(result);
     }
     Py_DECREF(env);

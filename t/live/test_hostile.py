@@ -308,3 +308,76 @@ def test_reload_with_broken_app_keeps_serving(spindle, tmp_path):
         assert r.status_code == 200 and r.text == "good"
     assert set(s.worker_pids().values()) == pids
     assert "killed by signal" not in s.log_text()
+
+
+# --- 12. close() that raises after a whole body -------------------------------
+
+@pytest.mark.parametrize("query", ["", "?length=1"], ids=["chunked", "content-length"])
+def test_close_raising_after_the_body_still_ends_it_and_serves_the_next_request(srv, query):
+    pid = worker_pid(srv)
+    before = srv.log_offset()
+    with RawConn(srv.http_addr, timeout=10) as c:
+        # A pipelined pair: the second request is already in when the first
+        # one's close() raises.
+        c.send(build_request("GET", "/close_raises" + query) + build_request("GET", "/ok"))
+        r = c.read_response()  # a chunked body must end with its terminator
+        assert r.status == 200 and r.body == b"part1-part2", r
+        assert r.chunked == (query == ""), r
+        assert (r.header("Connection") or "").lower() != "close", r.headers
+        r2 = c.read_response()
+        assert r2.status == 200 and r2.body == b"ok %d" % pid, r2
+    srv.wait_for_log(r"RuntimeError: close-boom", after=before)
+    text = srv.log_text()[before:]
+    assert "close() of the response failed in GET /close_raises" in text, text
+    assert "Traceback" in text, text
+    assert_worker_survived(srv, pid)
+
+
+# --- 13. a body cut short must not look whole ----------------------------------
+
+def read_until_end(c):
+    """Everything the server sends, and how the stream ended: "eof" for a
+    clean close, "reset" for a connection reset."""
+    data = c.buf
+    c.sock.settimeout(10)
+    while True:
+        try:
+            chunk = c.sock.recv(65536)
+        except ConnectionResetError:
+            return data, "reset"
+        if not chunk:
+            return data, "eof"
+        data += chunk
+
+
+@pytest.mark.parametrize("version,query", [("HTTP/1.0", ""), ("HTTP/1.1", "?length=100"),
+                                           ("HTTP/1.1", "")],
+                         ids=["http10-close-delimited", "content-length", "chunked"])
+def test_generator_raising_midway_resets_the_connection(srv, version, query):
+    pid = worker_pid(srv)
+    before = srv.log_offset()
+    with RawConn(srv.http_addr, timeout=10) as c:
+        c.send(build_request("GET", "/raise_midway" + query, version=version))
+        data, end = read_until_end(c)
+    assert end == "reset", "a cut body ended with a clean close: %r" % data
+    assert b"0\r\n\r\n" not in data, data
+    srv.wait_for_log(r"RuntimeError: midway-boom", after=before)
+    assert_worker_survived(srv, pid)
+
+
+def test_body_short_of_its_content_length_resets_the_connection(srv):
+    pid = worker_pid(srv)
+    with RawConn(srv.http_addr, timeout=10) as c:
+        c.send(build_request("GET", "/short"))
+        data, end = read_until_end(c)
+    assert end == "reset", "a short body ended with a clean close: %r" % data
+    assert_worker_survived(srv, pid)
+
+
+def test_whole_http10_body_ends_with_a_clean_close(srv):
+    # The counterpart: a close-delimited body that is whole ends cleanly.
+    with RawConn(srv.http_addr, timeout=10) as c:
+        c.send(build_request("GET", "/raise_midway?whole=1", version="HTTP/1.0"))
+        data, end = read_until_end(c)
+    assert end == "eof" and data.endswith(b"first half;second half"), (end, data)
+    assert b"Content-Length" not in data and b"chunked" not in data, data
