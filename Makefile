@@ -20,7 +20,7 @@ CXXFLAGS += $(SAN)
 CFLAGS   += $(SAN)
 LDFLAGS  += $(SAN)
 CPPFLAGS += -I. -I$(B) -I/usr/share/include/llhttp -MMD -MP
-LDLIBS  += -lboost_context -lpthread
+LDLIBS  += -lboost_context -lpthread -lz
 B       := build
 
 LLHTTP_DIR := /usr/share/llhttp
@@ -32,7 +32,8 @@ LLHTTP_OBJ := $(B)/llhttp/api.o $(B)/llhttp/http.o $(B)/llhttp/llhttp.o
 # build with one line naming its package. Each plugin.mk adds its own.
 NEED_FILES := $(foreach c,$(notdir $(LLHTTP_OBJ:.o=.c)),$(LLHTTP_DIR)/$(c):node-llhttp) \
               /usr/share/include/llhttp/llhttp.h:node-llhttp \
-              /usr/include/boost/context/fiber.hpp:libboost-context-dev
+              /usr/include/boost/context/fiber.hpp:libboost-context-dev \
+              /usr/include/zlib.h:zlib1g-dev
 UNIT_NEED_FILES := /usr/include/cmocka.h:libcmocka-dev
 
 CORE_SRC   := $(filter-out core/main.cc,$(wildcard core/*.cc)) $(wildcard fibers/*.cc)
@@ -125,7 +126,8 @@ fuzz: deps-fuzz
 	  corpus/uwsgi seeds/uwsgi
 
 # --- packages ---------------------------------------------------------------
-DEB_BUILD := g++ make libev-dev libboost-context-dev node-llhttp python3-dev libcmocka-dev
+DEB_BUILD := g++ make libev-dev libboost-context-dev node-llhttp python3-dev libcmocka-dev \
+             zlib1g-dev
 DEB_RUN   := python3-greenlet python3-tornado
 DEB_TEST  := python3-pytest python3-requests nginx python3-flask python3-django iproute2 \
              python3-pastedeploy python3-venv python3-prometheus-client tmux \

@@ -108,6 +108,23 @@ void add_core_options(OptionTable& t, Config& cfg) {
          T::integer(cfg.websocket_max_kb, 0, 1L << 30)});
   t.add({"websockets-max-size", 0, true, "KB", "same as --websocket-max-size",
          T::integer(cfg.websocket_max_kb, 0, 1L << 30)});
+  t.add({"websocket-ping-freq", 0, true, "SECONDS",
+         "ping a websocket the client has left silent this long (0: never)",
+         T::seconds(cfg.websocket_ping_freq)});
+  t.add({"websockets-ping-freq", 0, true, "SECONDS", "same as --websocket-ping-freq",
+         T::seconds(cfg.websocket_ping_freq)});
+  t.add({"websocket-pong-tolerance", 0, true, "SECONDS",
+         "close a websocket that sent nothing this long after a ping",
+         T::seconds(cfg.websocket_pong_tolerance)});
+  t.add({"websockets-pong-tolerance", 0, true, "SECONDS", "same as --websocket-pong-tolerance",
+         T::seconds(cfg.websocket_pong_tolerance)});
+  t.add({"websocket-send-buffer", 0, true, "KB",
+         "close a websocket whose client leaves more than KB kibibytes unread while other "
+         "requests send to it",
+         T::integer(cfg.websocket_send_buffer_kb, 1, 1L << 30)});
+  t.add({"websocket-deflate", 0, false, "",
+         "compress websocket messages (permessage-deflate) for clients that offer it",
+         T::flag(cfg.websocket_deflate)});
   t.add({"disable-logging", 'L', false, "", "do not write the access log",
          T::flag(cfg.disable_logging)});
   t.add({"no-server-header", 0, false, "", "do not send the Server: spindle response header",

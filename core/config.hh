@@ -23,6 +23,10 @@ struct Config {
   std::uint64_t limit_post = 0;            // --limit-post (0: no limit)
   std::uint64_t post_buffering = 0;        // --post-buffering: body bytes read on the loop
   long websocket_max_kb = 1024;            // --websocket-max-size: largest message, KiB
+  double websocket_ping_freq = 30;         // --websocket-ping-freq: idle seconds before a ping (0: off)
+  double websocket_pong_tolerance = 3;     // --websocket-pong-tolerance: seconds a ping waits for an answer
+  long websocket_send_buffer_kb = 256;     // --websocket-send-buffer: output queued per websocket, KiB
+  bool websocket_deflate = false;          // --websocket-deflate: permessage-deflate when offered
   double body_timeout = 60;                // --body-timeout: total wait for a body (0: off)
   bool disable_logging = false;            // --disable-logging
   bool no_server_header = false;           // --no-server-header

@@ -47,6 +47,11 @@ void yield_if_due();
 // parked in park_until_woken() (nothing happens then).
 bool wake(int core_id, Wake why);
 
+// As wake(), but always through the loop (a posted task), even from a loop
+// callback: the woken core never runs on the caller's stack, so the caller
+// may go on touching what that core could destroy. This thread's cores only.
+bool wake_soon(int core_id, Wake why);
+
 // From the main context only: runs fn(arg) at once on an idle or new core,
 // as a request without a connection would run (it may park; the core is
 // free again when fn returns). False when every core allowed by --async is

@@ -286,12 +286,12 @@ void Scheduler::cancel_all() {
   }
 }
 
-bool Scheduler::wake(int core_id, Wake why) {
+bool Scheduler::wake(int core_id, Wake why, bool defer) {
   Core* c = core(core_id);
   if (!c || !c->wakeable || !c->parked) return false;
   c->wakeable = false;
   if (c->timer.armed) loop_.timer_stop(c->timer);
-  if (current()) {
+  if (defer || current()) {
     // Cores never switch to each other: hand the wake-up to the loop.
     c->reason = why;
     loop_.post(c->task);
@@ -322,6 +322,10 @@ bool run_on_core(void (*fn)(void*), void* arg) {
 bool wake(int core_id, Wake why) {
   if (g_scheduler && g_scheduler->core(core_id)) return g_scheduler->wake(core_id, why);
   return wake_on_other_thread(core_id, why);  // worker.cc
+}
+
+bool wake_soon(int core_id, Wake why) {
+  return g_scheduler && g_scheduler->core(core_id) && g_scheduler->wake(core_id, why, true);
 }
 
 int current_core() {

@@ -85,7 +85,7 @@ class Scheduler {
   Wake sleep(double seconds);  // not wakeable: only the timer ends it
   void yield_now();
   void yield_if_due();
-  bool wake(int core_id, Wake why);
+  bool wake(int core_id, Wake why, bool defer = false);
 
  private:
   static void entry(fibers::Context* ctx);

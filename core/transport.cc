@@ -131,9 +131,25 @@ void Transport::drain() {
   loop.timer_start(timer_, grace);
 }
 
-void Transport::on_io(IoWatcher* w, int) {
+void Transport::take_over(Upgraded* u) {
+  upgraded_ = u;
+  Loop& loop = worker_.loop();
+  if (u && timer_.armed) loop.timer_stop(timer_);
+  loop.io_set(io_, fd_, kNone);
+  bytes_pending_ = false;
+}
+
+void Transport::watch(int interest) {
+  worker_.loop().io_set(io_, fd_, interest);  // engines ignore an unchanged interest
+}
+
+void Transport::on_io(IoWatcher* w, int revents) {
   auto* t = static_cast<Transport*>(w->data);
   if (t->closing_) return;
+  if (t->upgraded_) {
+    t->upgraded_->on_events(revents);
+    return;
+  }
   if (t->writing_) {
     t->proto_->on_writable();
     return;
@@ -152,6 +168,7 @@ void Transport::on_io(IoWatcher* w, int) {
 void Transport::on_timer(Timer* tm) {
   auto* t = static_cast<Transport*>(tm->data);
   Loop& loop = t->worker_.loop();
+  if (t->upgraded_) return;  // the upgraded connection keeps its own time
   if (t->busy_) {  // a core serves it: not idle
     loop.timer_start(t->timer_, t->worker_.cfg().http_timeout);
     return;

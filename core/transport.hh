@@ -37,6 +37,19 @@ namespace spindle::core {
 class Worker;
 class Protocol;
 
+// What a connection that left HTTP (a websocket) does with its events: once
+// installed with Transport::take_over(), the watcher's readiness goes to
+// on_events() (loop side, main context) instead of the protocol, and the
+// idle timer stops. Its owner gives the transport back (take_over(nullptr))
+// before it is destroyed.
+class Upgraded {
+ public:
+  virtual void on_events(int revents) = 0;
+
+ protected:
+  ~Upgraded() = default;
+};
+
 class Transport {
  public:
   Transport(Worker& worker, const Listener& listener, int fd, const sockaddr_storage& peer);
@@ -93,6 +106,13 @@ class Transport {
 
   // Best effort, never blocking: for answers to a peer that misbehaved.
   void send_now(const std::string& bytes);
+
+  // After an upgrade: the connection's events go to `u` (nullptr gives them
+  // back). The request that upgraded still holds the connection; it is
+  // closed when that request ends, as before. While taken over, the owner
+  // chooses what the watcher waits for with watch().
+  void take_over(Upgraded* u);
+  void watch(int interest);
 
   // The head is in and the loop side goes on reading the body (up to
   // --post-buffering): the connection is answered 408 and closed if the
@@ -177,6 +197,7 @@ class Transport {
   bool closing_ = false;
   bool reset_ = false;  // close with a reset (reset_on_close())
   std::uint64_t written_ = 0;
+  Upgraded* upgraded_ = nullptr;
   std::unique_ptr<Protocol> proto_;
 };
 

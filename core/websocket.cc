@@ -1,16 +1,13 @@
-// The websocket on a request's connection: handshake, frame reading with
-// reassembly and the automatic answers (pong, close), and sending. See
-// websocket.hh.
+// The websocket on a request's connection, core side: the handshake, what
+// the app calls (recv, send, close) and the keep-alive timer. The loop side
+// (reading, parsing, the send queue) is websocket_io.cc. See websocket.hh.
 #include "core/websocket.hh"
 
-#include <sys/uio.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
-
 #include "core/exchange.hh"
-#include "core/transport.hh"
+#include "core/log.hh"
+#include "core/park.hh"
+#include "core/websocket_deflate.hh"
+#include "core/worker.hh"
 
 namespace spindle::core {
 
@@ -24,16 +21,30 @@ std::string_view request_var(Exchange& ex, std::string_view name) {
 
 }  // namespace
 
-WebSocket::WebSocket(Exchange& ex, std::uint64_t max_message)
-    : ex_(ex), t_(ex.transport()), max_(max_message) {}
+WebSocket::WebSocket(Exchange& ex, const Limits& limits)
+    : ex_(ex),
+      t_(ex.transport()),
+      loop_(ex.transport().worker().loop()),
+      lim_(limits),
+      owner_(current_core()),
+      thread_(pthread_self()) {
+  ping_timer_.cb = on_ping_timer;
+  ping_timer_.data = this;
+}
 
-bool WebSocket::handshake(std::string_view key, std::string_view proto, std::string* err) {
+WebSocket::~WebSocket() {
+  if (ping_timer_.armed) loop_.timer_stop(ping_timer_);
+  if (taken_over_) t_.take_over(nullptr);
+}
+
+bool WebSocket::handshake(std::string_view key, std::string_view proto, bool echo_proto,
+                          std::string* err) {
   if (key.empty()) key = request_var(ex_, "HTTP_SEC_WEBSOCKET_KEY");
   if (key.empty()) {
     *err = "no Sec-WebSocket-Key";
     return false;
   }
-  if (proto.empty()) proto = request_var(ex_, "HTTP_SEC_WEBSOCKET_PROTOCOL");
+  if (proto.empty() && echo_proto) proto = request_var(ex_, "HTTP_SEC_WEBSOCKET_PROTOCOL");
   std::string head = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                      "Connection: Upgrade\r\nSec-WebSocket-Accept: ";
   head += ws::accept_key(key);
@@ -43,151 +54,160 @@ bool WebSocket::handshake(std::string_view key, std::string_view proto, std::str
     head += proto;
     head += "\r\n";
   }
+  std::string ext;
+  if (lim_.deflate &&
+      ws::deflate_negotiate(request_var(ex_, "HTTP_SEC_WEBSOCKET_EXTENSIONS"), &ext,
+                            &deflate_bits_)) {
+    deflate_ = true;
+    head += "Sec-WebSocket-Extensions: ";
+    head += ext;
+    head += "\r\n";
+  }
   head += "\r\n";
   if (!ex_.upgrade(head)) {
     *err = ex_.error().empty() ? "the response was already started" : ex_.error();
     return false;
   }
-  // Bytes the client sent right after its request head are frames.
-  if (t_.in_start < t_.in_end) {
-    buf_.assign(t_.in.data() + t_.in_start, t_.in_end - t_.in_start);
-    t_.in_start = t_.in_end;
-  }
+  subprotocol_ = proto;
+  // From here on the loop reads frames and writes the queue. Bytes the
+  // client sent right after its request head are frames: they stay in the
+  // transport's buffer and are parsed first.
+  t_.take_over(this);
+  taken_over_ = true;
+  last_rx_ = loop_.now();
+  if (lim_.ping_freq > 0) loop_.timer_start(ping_timer_, lim_.ping_freq);
+  parse_leftover();
+  update_interest();
   return true;
 }
 
-int WebSocket::fill(bool wait, std::string* err) {
-  if (off_ > 0 && off_ == buf_.size()) {
-    buf_.clear();
-    off_ = 0;
-  }
-  char* scratch = Transport::scratch();
-  ssize_t r;
-  if (wait) {
-    r = t_.read_some(scratch, Transport::kScratch, err);
-  } else {
-    do r = ::read(t_.fd(), scratch, Transport::kScratch);
-    while (r < 0 && errno == EINTR);
-    if (r < 0 && errno == EAGAIN) return 0;
-    if (r == 0) *err = "client closed the connection";
-    if (r < 0) *err = std::string("read: ") + strerror(errno);
-  }
-  if (r <= 0) return -1;
-  buf_.append(scratch, static_cast<std::size_t>(r));
-  return 1;
-}
-
-WebSocket::Recv WebSocket::fail(int code, std::string why, std::string* err) {
-  close(code, why);
-  closed_ = true;
-  *err = std::move(why);
-  return Recv::kClosed;
-}
-
-WebSocket::Recv WebSocket::recv(std::string* msg, bool* binary, bool wait, std::string* err) {
-  if (closed_) {
-    *err = "the websocket is closed";
-    return Recv::kClosed;
-  }
+WebSocket::Recv WebSocket::recv(std::string* msg, bool* binary, bool wait, Deadline deadline,
+                                std::string* err) {
   for (;;) {
-    ws::FrameHeader h;
-    int code = 0;
-    const std::size_t have = buf_.size() - off_;
-    ws::Parse p = ws::parse_header(buf_.data() + off_, have, true, max_, &h, &code);
-    if (p == ws::Parse::kError)
-      return fail(code, code == ws::kTooBig ? "message too big" : "protocol error", err);
-    if (p == ws::Parse::kOk && have - h.header_size >= h.length) {
-      char* payload = buf_.data() + off_ + h.header_size;
-      const std::size_t n = static_cast<std::size_t>(h.length);
-      ws::unmask(payload, n, h.mask, 0);
-      off_ += h.header_size + n;
-      switch (h.opcode) {
-        case ws::kPing:
-          if (!send_frame(ws::kPong, {payload, n}, err)) {
-            closed_ = true;
-            return Recv::kClosed;
-          }
-          continue;
-        case ws::kPong:
-          continue;
-        case ws::kClose: {
-          int peer_code = ws::kNormal;
-          if (n == 1) return fail(ws::kProtocolError, "bad close frame", err);
-          if (n >= 2) {
-            peer_code = (static_cast<unsigned char>(payload[0]) << 8) |
-                        static_cast<unsigned char>(payload[1]);
-            if (!ws::valid_close_code(peer_code))
-              return fail(ws::kProtocolError, "bad close code", err);
-            ws::Utf8Validator v;
-            if (!v.feed(payload + 2, n - 2) || !v.complete())
-              return fail(ws::kInvalidPayload, "close reason is not UTF-8", err);
-          }
-          close(n >= 2 ? peer_code : ws::kNormal, {});
-          closed_ = true;
-          *err = "client closed the websocket (" + std::to_string(peer_code) + ")";
-          return Recv::kClosed;
-        }
-        case ws::kContinuation:
-          if (msg_op_ == 0) return fail(ws::kProtocolError, "continuation without a message", err);
-          break;
-        default:  // text or binary
-          if (msg_op_ != 0) return fail(ws::kProtocolError, "new message inside a message", err);
-          msg_op_ = h.opcode;
-          msg_.clear();
-          utf8_.reset();
-      }
-      if (max_ && msg_.size() + n > max_) return fail(ws::kTooBig, "message too big", err);
-      if (msg_op_ == ws::kText && !utf8_.feed(payload, n))
-        return fail(ws::kInvalidPayload, "text message is not UTF-8", err);
-      msg_.append(payload, n);
-      if (!h.fin) continue;
-      if (msg_op_ == ws::kText && !utf8_.complete())
-        return fail(ws::kInvalidPayload, "text message is not UTF-8", err);
-      *binary = msg_op_ == ws::kBinary;
-      msg->swap(msg_);
-      msg_.clear();
-      msg_op_ = 0;
+    if (has_ready_) {
+      msg->swap(ready_);
+      ready_.clear();
+      *binary = ready_binary_;
+      has_ready_ = false;
+      // Whatever followed that message was kept unparsed: the next message
+      // may be whole already; then reading resumes.
+      parse_leftover();
+      update_interest();
       return Recv::kMessage;
     }
-    // Keep the buffer from growing with what was consumed.
-    if (off_ > 0) {
-      buf_.erase(0, off_);
-      off_ = 0;
-    }
-    int r = fill(wait, err);
-    if (r == 0) return Recv::kNothing;
-    if (r < 0) {
-      closed_ = true;
+    if (closed_) {
+      *err = why_.empty() ? "the websocket is closed" : why_;
       return Recv::kClosed;
     }
+    if (!wait) {
+      read_input();  // what the socket has now, without waiting for the loop
+      update_interest();
+      if (has_ready_ || closed_) continue;
+      return Recv::kNothing;
+    }
+    if (deadline.passed()) return Recv::kTimeout;
+    waiting_ = Waiting::kMessage;
+    Wake why = park_until_woken(deadline);
+    waiting_ = Waiting::kNone;
+    if (why == Wake::kCancelled) {
+      // The worker stops: the client hears why.
+      close(ws::kGoingAway, "server stopping");
+      why_ = "cancelled: the worker is stopping";
+    }
+    // kReady or kTimeout: look again (a stray wake-up just loops).
   }
-}
-
-bool WebSocket::send_frame(std::uint8_t opcode, std::string_view payload, std::string* err) {
-  std::string head;
-  ws::frame_header(opcode, true, payload.size(), &head);
-  iovec iov[2] = {{head.data(), head.size()},
-                  {const_cast<char*>(payload.data()), payload.size()}};
-  return t_.send(iov, payload.empty() ? 1 : 2, err);
 }
 
 bool WebSocket::send(std::string_view data, bool binary, std::string* err) {
-  if (closed_ || close_sent_) {
-    *err = "the websocket is closed";
+  if (gone_ || close_sent_) {
+    *err = why_.empty() ? "the websocket is closed" : why_;
     return false;
   }
-  if (!send_frame(binary ? ws::kBinary : ws::kText, data, err)) {
-    closed_ = true;
+  const bool owner = current_core() == owner_ && owner_ >= 0;
+  if (!owner && queued() > lim_.send_buffer) {
+    drop("the client reads too slowly: more than --websocket-send-buffer left unread");
+    *err = why_;
+    return false;
+  }
+  bool ok;
+  std::uint8_t op = binary ? ws::kBinary : ws::kText;
+  if (deflate_ && data.size() >= ws::kDeflateMin) {
+    const std::string& z = ws::deflate_message(data, deflate_bits_);
+    ok = queue_frame(op, z, true);
+  } else {
+    ok = queue_frame(op, data, false);
+  }
+  if (!ok) {
+    *err = why_;
+    return false;
+  }
+  if (!owner) return true;
+  // Back-pressure on the request that owns the websocket: wait while the
+  // client has more than the bound unread.
+  const Deadline until = Deadline::after(lim_.send_timeout);
+  while (queued() > lim_.send_buffer && !gone_) {
+    waiting_ = Waiting::kRoom;
+    Wake why = park_until_woken(until);
+    waiting_ = Waiting::kNone;
+    if (why == Wake::kCancelled) {
+      drop("cancelled: the worker is stopping");
+    } else if (until.passed() && queued() > lim_.send_buffer) {
+      drop("timeout writing to the websocket (--socket-timeout)");
+    }
+  }
+  if (gone_) {
+    *err = why_;
     return false;
   }
   return true;
 }
 
 void WebSocket::close(int code, std::string_view reason) {
-  if (close_sent_) return;
+  closed_ = true;
+  if (why_.empty()) why_ = "the websocket is closed";
+  if (close_sent_ || gone_) return;
   close_sent_ = true;
-  std::string err;
-  send_frame(ws::kClose, ws::close_payload(code, reason), &err);
+  queue_frame(ws::kClose, ws::close_payload(code, reason), false);
+  update_interest();
+  wake_owner(Waiting::kMessage);  // another request closed it: recv() returns
+}
+
+void WebSocket::finish(int code) {
+  close(code, {});
+  const Deadline until = Deadline::after(lim_.send_timeout);
+  while (queued() > 0 && !gone_ && !until.passed()) {
+    waiting_ = Waiting::kDrained;
+    Wake why = park_until_woken(until);
+    waiting_ = Waiting::kNone;
+    if (why == Wake::kCancelled) break;
+  }
+}
+
+// The keep-alive. Re-armed only here: reads just note the time.
+void WebSocket::on_ping_timer(Timer* t) {
+  auto* self = static_cast<WebSocket*>(t->data);
+  if (self->closed_ || self->gone_) return;
+  Loop& loop = self->loop_;
+  const double freq = self->lim_.ping_freq;
+  if (self->awaiting_pong_) {
+    log(Level::kInfo, "%s:%s websocket: no answer to a ping within %g s; closing",
+        self->t_.peer_addr().c_str(), self->t_.peer_port().c_str(), self->lim_.pong_tolerance);
+    self->drop("no answer to a ping within --websocket-pong-tolerance");
+    return;
+  }
+  const double idle = loop.now() - self->last_rx_;
+  // A message waits for the app: the server is the slow side, and reading
+  // is off, so an answer could not be seen. Ask again later.
+  if (idle < freq || self->has_ready_) {
+    loop.timer_start(self->ping_timer_, self->has_ready_ ? freq : freq - idle);
+    return;
+  }
+  self->awaiting_pong_ = true;
+  self->queue_frame(ws::kPing, {}, false);
+  self->update_interest();
+  if (self->gone_) return;
+  loop.timer_start(self->ping_timer_, self->lim_.pong_tolerance > 0 ? self->lim_.pong_tolerance
+                                                                     : 0.001);
 }
 
 }  // namespace spindle::core

@@ -85,7 +85,7 @@ std::string base64(const std::uint8_t* p, std::size_t n) {
 }  // namespace
 
 Parse parse_header(const char* data, std::size_t n, bool require_mask, std::uint64_t max_payload,
-                   FrameHeader* h, int* close_code) {
+                   FrameHeader* h, int* close_code, bool allow_rsv1) {
   const auto* p = reinterpret_cast<const unsigned char*>(data);
   if (n < 2) return Parse::kNeedMore;
   auto error = [&](int code) {
@@ -95,8 +95,9 @@ Parse parse_header(const char* data, std::size_t n, bool require_mask, std::uint
   h->fin = p[0] & 0x80;
   h->opcode = p[0] & 0x0f;
   h->masked = p[1] & 0x80;
-  // No extension is negotiated, so the reserved bits must be clear.
-  if (p[0] & 0x70) return error(kProtocolError);
+  // Only permessage-deflate's RSV1 may be used; RSV2 and RSV3 never.
+  h->rsv1 = p[0] & 0x40;
+  if ((p[0] & 0x30) || (h->rsv1 && !allow_rsv1)) return error(kProtocolError);
   if (!known_opcode(h->opcode)) return error(kProtocolError);
   if (require_mask && !h->masked) return error(kProtocolError);
   std::uint64_t len = p[1] & 0x7f;

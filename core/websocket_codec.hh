@@ -37,6 +37,7 @@ struct FrameHeader {
   bool fin = false;
   std::uint8_t opcode = 0;
   bool masked = false;
+  bool rsv1 = false;  // a compressed message's first frame (RFC 7692)
   std::uint8_t mask[4] = {0, 0, 0, 0};
   std::uint64_t length = 0;      // payload bytes
   std::size_t header_size = 0;   // bytes before the payload
@@ -48,9 +49,11 @@ enum class Parse { kNeedMore, kOk, kError };
 // yet. kError: *close_code says how to close (1002 for reserved bits, an
 // unknown opcode, a fragmented or oversized control frame, a non-minimal
 // length or — with require_mask, as a server must — an unmasked frame;
-// 1009 for a payload over max_payload, 0 meaning no limit).
+// 1009 for a payload over max_payload, 0 meaning no limit). RSV1 is
+// refused too unless allow_rsv1 (permessage-deflate was negotiated; the
+// caller checks it is set only where RFC 7692 allows).
 Parse parse_header(const char* data, std::size_t n, bool require_mask, std::uint64_t max_payload,
-                   FrameHeader* h, int* close_code);
+                   FrameHeader* h, int* close_code, bool allow_rsv1 = false);
 
 // XORs p[0..n) with the mask; `offset` is the position of p[0] in the
 // payload (a payload may be unmasked in pieces).
