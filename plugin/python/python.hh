@@ -85,7 +85,8 @@ struct Request {
   bool body_failed = false;   // reading the body failed (client gone, timeout, too large)
   std::int64_t content_length = -1;  // CONTENT_LENGTH, -1 if absent
   std::uint64_t serial = 0;          // the worker's request count when it began (from 1)
-  std::unique_ptr<core::WebSocket> ws;  // after uwsgi.websocket_handshake()
+  std::unique_ptr<core::WebSocket> ws;  // after the handshake (either face)
+  PyObject* ws_obj = nullptr;           // spindle.websocket()'s object, once made
 };
 
 // Per async core: its request, its thread state and the objects reused from
@@ -144,8 +145,22 @@ PyObject* ws_recv_nb(PyObject*, PyObject*);
 PyObject* ws_send(PyObject*, PyObject* arg);
 PyObject* ws_send_binary(PyObject*, PyObject* arg);
 // The app returned (1000) or failed (1011): closes the request's websocket,
-// if it has one.
+// if it has one, and detaches its object.
 void ws_finish(Request& rq, int code = 1000);
+// The handshake for either face: echo_proto answers with the request's
+// Sec-WebSocket-Protocol when proto is empty (uWSGI's way). nullptr with
+// IOError set when it fails.
+core::WebSocket* ws_start(Request& rq, std::string_view key, std::string_view proto,
+                          bool echo_proto);
+// Sends str (its UTF-8) or a bytes-like object. False with *err, or with a
+// Python error set when arg is neither.
+bool ws_send_object(core::WebSocket& ws, PyObject* arg, bool binary, std::string* err);
+
+// --- websocket_object.cc -------------------------------------------------
+// Adds websocket(), the WebSocket type and WebSocketClosed to the module.
+bool websocket_init(PyObject* module);
+// The request ended: the object reports closed from now on.
+void ws_object_detach(PyObject* obj);
 
 // --- loader.cc -----------------------------------------------------------
 // Starts the interpreter; the spindle module and the embedded modules

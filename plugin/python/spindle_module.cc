@@ -291,7 +291,7 @@ PyObject* init_spindle_module() {
       PyExc_BaseException, nullptr);
   if (!postfork_hooks || !cancelled_error || !input_init(m) || !errors_init(m) ||
       !file_wrapper_init(m) || !responder_init(m) || !loop_calls_init(m) ||
-      !waker_init(m)) {
+      !waker_init(m) || !websocket_init(m)) {
     Py_DECREF(m);
     return nullptr;
   }
