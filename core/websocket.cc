@@ -84,14 +84,19 @@ bool WebSocket::handshake(std::string_view key, std::string_view proto, bool ech
 WebSocket::Recv WebSocket::recv(std::string* msg, bool* binary, bool wait, Deadline deadline,
                                 std::string* err) {
   for (;;) {
+    if (parse_pending_) {
+      // What followed the last message, parsed now that the app asks for
+      // more: the app answers a message before a bad frame after it closes.
+      parse_pending_ = false;
+      parse_leftover();
+      update_interest();
+    }
     if (has_ready_) {
       msg->swap(ready_);
       ready_.clear();
       *binary = ready_binary_;
       has_ready_ = false;
-      // Whatever followed that message was kept unparsed: the next message
-      // may be whole already; then reading resumes.
-      parse_leftover();
+      parse_pending_ = t_.in_start < t_.in_end;
       update_interest();
       return Recv::kMessage;
     }
@@ -198,8 +203,9 @@ void WebSocket::on_ping_timer(Timer* t) {
   const double idle = loop.now() - self->last_rx_;
   // A message waits for the app: the server is the slow side, and reading
   // is off, so an answer could not be seen. Ask again later.
-  if (idle < freq || self->has_ready_) {
-    loop.timer_start(self->ping_timer_, self->has_ready_ ? freq : freq - idle);
+  const bool app_behind = self->has_ready_ || self->parse_pending_;
+  if (idle < freq || app_behind) {
+    loop.timer_start(self->ping_timer_, app_behind ? freq : freq - idle);
     return;
   }
   self->awaiting_pong_ = true;

@@ -12,7 +12,8 @@
 // come between them), text checked as UTF-8 (close 1007), messages over the
 // size limit refused (close 1009), pings answered with pongs. One whole
 // message waits for the app at most: reading stops until recv() takes it,
-// so a client cannot make the server buffer more than one message.
+// so a client cannot make the server buffer more than one message; bytes
+// that came after it are parsed at the next recv().
 //
 // Keep-alive (uWSGI's --websocket-ping-freq / --websocket-pong-tolerance).
 // One loop timer per websocket, re-armed only in its own callback (a
@@ -148,6 +149,7 @@ class WebSocket final : public Upgraded {
   std::string ready_;
   bool ready_binary_ = false;
   bool has_ready_ = false;
+  bool parse_pending_ = false;  // bytes after the last message wait for the next recv()
 
   // Output: whole frames, from out_off_.
   std::string out_;

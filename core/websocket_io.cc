@@ -39,7 +39,7 @@ void WebSocket::on_events(int revents) {
 }
 
 void WebSocket::read_input() {
-  if (has_ready_ || closed_ || gone_) return;
+  if (has_ready_ || parse_pending_ || closed_ || gone_) return;
   char* scratch = Transport::scratch();
   ssize_t r;
   do r = ::read(t_.fd(), scratch, Transport::kScratch);
@@ -261,7 +261,7 @@ void WebSocket::update_interest() {
   if (!taken_over_) return;
   int want = kNone;
   if (!gone_) {
-    if (!has_ready_ && !closed_) want |= kRead;
+    if (!has_ready_ && !parse_pending_ && !closed_) want |= kRead;
     if (queued() > 0) want |= kWrite;
   }
   t_.watch(want);
