@@ -45,7 +45,13 @@ void WebSocket::read_input() {
   do r = ::read(t_.fd(), scratch, Transport::kScratch);
   while (r < 0 && errno == EINTR);
   if (r < 0 && errno == EAGAIN) return;
-  if (r == 0) return drop("client closed the connection");
+  if (r == 0) {
+    // The client sends no more, but may still read: the close frame the
+    // app's return sends can reach it.
+    closed_ = true;
+    why_ = "client closed the connection";
+    return wake_owner(Waiting::kMessage);
+  }
   if (r < 0) return drop(std::string("read: ") + strerror(errno));
   last_rx_ = loop_.now();
   awaiting_pong_ = false;  // any frame answers a ping
