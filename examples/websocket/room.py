@@ -9,10 +9,14 @@ server (--websocket-send-buffer) and leaves the room.
   /proto     speaks "chat" or "superchat"; sends back the one chosen
   /close     closes with 4000 "bye" after the first message
   /report    logs how the client closed and whether send() then raised
+  /later     a loop callback (spindle.call_later) sends, then echoes
+  /cross     sends "hi" to the /cross websockets opened before; one served by
+             another thread (--threads) refuses: "refused: ..." comes back
 """
 import spindle
 
 room = set()
+cross = set()
 
 
 def broadcast(msg):
@@ -65,6 +69,20 @@ def application(environ, start_response):
             ws.recv()
             ws.close(4000, "bye")
             assert ws.recv() is None and ws.closed
+        elif path == "/cross":
+            for peer in list(cross):
+                try:
+                    peer.send("hi")
+                except RuntimeError as e:
+                    ws.send("refused: %s" % e)
+            cross.add(ws)
+            ws.send("done")
+            ws.recv()
+            cross.discard(ws)
+        elif path == "/later":
+            spindle.call_later(0.05, ws.send, "from the loop")
+            for msg in ws:
+                ws.send(msg)
         elif path == "/report":
             for msg in ws:
                 pass

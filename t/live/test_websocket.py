@@ -228,6 +228,38 @@ def test_object_api_echo_keeps_the_type(chat):
         ws.close()
 
 
+def test_a_loop_callback_sends_on_a_websocket(chat):
+    ws = connect(chat, "/later")
+    try:
+        assert data_frame(ws) == (ABNF.OPCODE_TEXT, b"from the loop")
+        ws.send("after")
+        assert data_frame(ws) == (ABNF.OPCODE_TEXT, b"after")
+    finally:
+        ws.close()
+
+
+def test_another_threads_websocket_refuses_a_send(spindle):
+    # One core per thread: the second websocket is served by the other thread.
+    srv = spindle("--http-socket", "127.0.0.1:0", "--wsgi-file", CHAT, "--threads", "2",
+                  "--async", "1", extra=False)
+    first = connect(srv, "/cross")
+    second = None
+    try:
+        assert data_frame(first) == (ABNF.OPCODE_TEXT, b"done")
+        second = connect(srv, "/cross")
+        op, data = data_frame(second)
+        assert data.startswith(b"refused: WebSocket.send(): the websocket belongs to another "
+                               b"serving thread"), data
+        assert data_frame(second) == (ABNF.OPCODE_TEXT, b"done")
+        first.settimeout(0.5)  # nothing reached the first client
+        with pytest.raises(websocket.WebSocketTimeoutException):
+            data_frame(first)
+    finally:
+        first.close()
+        if second:
+            second.close()
+
+
 def test_recv_timeout_raises_timeout_error(chat):
     ws = connect(chat, "/timeout")
     try:
