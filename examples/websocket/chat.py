@@ -3,57 +3,48 @@ every client connected to the same worker (the room lives in the worker's
 memory: run one worker, or see README.md for several).
 
   GET /             the page: the room, an input, a script that joins /ws
-  GET /ws?name=N    the websocket: joins as N; each text message sent is
+  GET /ws?name=N    the websocket: joins as N; each message sent is
                     broadcast as "N: text"; joins and departures as "* N ..."
 
   ./spindle --ini examples/websocket/chat.ini       # then open http://127.0.0.1:9090/
 
-Each client's request keeps its async core while it is in the room. The
-room is a set of members, each with an outbox: a member's core moves what
-arrives from its client into every outbox, and sends its own outbox to its
-client (uWSGI's websocket API sends only on the request's own connection).
+Each client's request keeps its async core while it is in the room, waiting
+in its websocket's iteration; whoever speaks sends straight onto everyone's
+websocket (spindle.websocket objects may be sent on from any request of the
+same serving thread, so with --threads there is one room per thread).
 """
 import html
+import threading
+from collections import defaultdict
 from urllib.parse import parse_qs
 
 import spindle
-import uwsgi
 
-POLL = 0.02  # seconds a member's core rests when there was nothing to do
-
-
-class Member:
-    def __init__(self, name):
-        self.name = name
-        self.outbox = []
+ROOMS = defaultdict(set)  # serving thread -> the websockets in its room
 
 
-ROOM = set()
-
-
-def broadcast(text):
-    for m in ROOM:
-        m.outbox.append(text)
+def broadcast(room, text):
+    for peer in list(room):
+        try:
+            peer.send(text)
+        except spindle.WebSocketClosed:  # gone, or too slow to read: dropped
+            room.discard(peer)
 
 
 def chat(environ):
     name = parse_qs(environ.get("QUERY_STRING", "")).get("name", ["guest"])[0][:32] or "guest"
-    uwsgi.websocket_handshake()
-    me = Member(name)
-    ROOM.add(me)
-    broadcast("* %s joined (%d here)" % (name, len(ROOM)))
-    try:
-        while True:
-            msg = uwsgi.websocket_recv_nb()  # IOError once the client is gone
-            if msg:
-                broadcast("%s: %s" % (name, msg.decode()))
-            while me.outbox:
-                uwsgi.websocket_send(me.outbox.pop(0))
-            if not msg:
-                spindle.sleep(POLL)
-    finally:
-        ROOM.discard(me)
-        broadcast("* %s left" % name)
+    room = ROOMS[threading.get_ident()]
+    with spindle.websocket(environ) as ws:
+        room.add(ws)
+        broadcast(room, "* %s joined (%d here)" % (name, len(room)))
+        try:
+            for msg in ws:  # until the client closes
+                if isinstance(msg, bytes):
+                    msg = msg.decode("utf-8", "replace")
+                broadcast(room, "%s: %s" % (name, msg))
+        finally:
+            room.discard(ws)
+            broadcast(room, "* %s left" % name)
 
 
 def application(environ, start_response):
@@ -64,7 +55,8 @@ def application(environ, start_response):
     if path != "/":
         start_response("404 Not Found", [("Content-Type", "text/plain")])
         return [b"not found\n"]
-    page = PAGE.replace("{{here}}", html.escape(str(len(ROOM)))).encode()
+    here = len(ROOMS[threading.get_ident()])
+    page = PAGE.replace("{{here}}", html.escape(str(here))).encode()
     start_response("200 OK", [("Content-Type", "text/html; charset=utf-8"),
                               ("Content-Length", str(len(page)))])
     return [page]

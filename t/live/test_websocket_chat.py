@@ -1,6 +1,7 @@
 """examples/websocket/chat.py started from examples/websocket/chat.ini:
 three clients in the room, each message reaches all three in the same order,
-joins and departures are announced, and the page is served."""
+joins and departures (a clean close, a client that vanishes) are announced,
+and the page is served."""
 
 import asyncio
 
@@ -34,15 +35,18 @@ def test_chat_room_with_three_clients(spindle, pairing):
         heard = [[await ws.recv() for _ in NAMES] for ws in socks]
         await socks[0].close()
         left = [await ws.recv() for ws in socks[1:]]
-        for ws in socks[1:]:
-            await ws.close()
+        socks[2].transport.abort()  # carol vanishes without a close frame
+        left.append(await socks[1].recv())
+        await socks[1].send("still here")
+        left.append(await socks[1].recv())
+        await socks[1].close()
         return heard, left
     heard, left = asyncio.run(asyncio.wait_for(go(), 30))
     said = sorted("%s: hello from %s \u2603" % (n, n) for n in NAMES)
     for got in heard:
         assert sorted(got) == said
         assert got == heard[0]  # one room, one order
-    assert left == ["* alice left"] * 2
+    assert left == ["* alice left"] * 2 + ["* carol left", "bob: still here"]
     # Clients that leave end their requests quietly.
     srv.wait_for_log(r'ACCESS .*"GET /ws\?name=carol', timeout=15)
     assert "Traceback" not in srv.log_text()
