@@ -1,7 +1,8 @@
 """A page that talks to its own server over a websocket, in uWSGI's API.
 
   GET /          an HTML page whose script opens ws://HOST/ws, sends N
-                 messages (?n=N, default 100), and writes what came back
+                 messages (?n=N, default 100; message i is "message i \u2603 "
+                 and i x's), and writes what came back
                  into <pre id="result"> as JSON: {"count", "messages"}
   /ws            the websocket: echoes every message as text
 
@@ -22,7 +23,7 @@ const out = document.getElementById("result");
 const got = [];
 const ws = new WebSocket("ws://" + location.host + "/ws");
 ws.onopen = () => {
-  for (let i = 0; i < n; i++) ws.send("message " + i + " \\u2603");
+  for (let i = 0; i < n; i++) ws.send("message " + i + " \\u2603 " + "x".repeat(i));
 };
 ws.onmessage = (e) => {
   got.push(e.data);

@@ -108,10 +108,15 @@ def browser(tmp_path_factory):
         assert not pid_alive(proc.pid)
 
 
-@pytest.fixture(params=pairing_names())
+@pytest.fixture(params=pairing_names() + ["deflate"])
 def server(request, spindle):
+    """The page's server under each pairing, and once (default pairing) with
+    --websocket-deflate, which Chromium's offer of permessage-deflate meets."""
+    deflate = request.param == "deflate"
+    pairing = pairing_names()[0] if deflate else request.param
     return spindle("--http-socket", "127.0.0.1:0", "--wsgi-file",
-                   example("websocket/echo_page.py"), *pairing_args(request.param, 8),
+                   example("websocket/echo_page.py"), *pairing_args(pairing, 8),
+                   *(["--websocket-deflate"] if deflate else []),
                    extra=False, name="wspage-" + request.param)
 
 
@@ -126,9 +131,14 @@ def test_browser_echoes_100_messages_in_order(browser, server):
             " return location.port === '%d' && e && e.dataset.done ? e.textContent : null; })()"
             % server.port)
     text = wait_until(result, 60, interval=0.1, what="the page's 100 echoes")
+    ext = browser.evaluate("ws.extensions")
+    if "--websocket-deflate" in server.args:
+        assert ext.startswith("permessage-deflate"), ext
+    else:
+        assert ext == "", ext
     got = json.loads(text)
     assert got["count"] == N
-    assert got["messages"] == ["message %d \u2603" % i for i in range(N)]
+    assert got["messages"] == ["message %d \u2603 %s" % (i, "x" * i) for i in range(N)]
     shot = base64.b64decode(browser.call("Page.captureScreenshot", format="png")["data"])
     assert shot[:8] == b"\x89PNG\r\n\x1a\n" and len(shot) > 1000
     # The page closed its websocket with 1000: the app's recv raised IOError
