@@ -8,6 +8,10 @@
 //  - Stacks are returned to the pool by destroy(), never by Boost: the Context
 //    stays readable (ctx->finished) between the entry returning and destroy(),
 //    so Boost gets an allocator whose deallocate() does nothing.
+//  - reserve_scratch() moves that bookkeeping down: the scratch region sits
+//    at the very top of the stack, above FiberContext, so the caller's data
+//    that grows up from the region's low end and the context's first frames
+//    below it touch the same page.
 //  - Only main resumes, so at most one context runs and a single `main_` fiber
 //    handle (the suspended main stack) serves every context.
 //  - Observers are stored pre-split into plain function-pointer arrays in
@@ -26,6 +30,7 @@
 // are still alive the same way.
 #include <boost/context/fiber.hpp>
 #include <boost/context/preallocated.hpp>
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -86,12 +91,21 @@ class FiberEngine final : public Engine {
 
   std::string_view name() const override { return "fibers"; }
 
+  std::size_t reserve_scratch(std::size_t bytes) override {
+    scratch_ = std::min(bytes, pool_.stack_size() / 4) & ~static_cast<std::size_t>(63);
+    return scratch_;
+  }
+
   Context* spawn(Entry entry, int id, void* arg) override {
     bc::stack_context sctx = pool_.allocate();
     if (sctx.sp == nullptr) return nullptr;
-    auto top = reinterpret_cast<std::uintptr_t>(sctx.sp) - sizeof(FiberContext);
-    top &= ~static_cast<std::uintptr_t>(63);
+    auto scratch = reinterpret_cast<std::uintptr_t>(sctx.sp) - scratch_;
+    auto top = (scratch - sizeof(FiberContext)) & ~static_cast<std::uintptr_t>(63);
     auto* ctx = ::new (reinterpret_cast<void*>(top)) FiberContext;
+    if (scratch_ != 0) {
+      ctx->scratch = reinterpret_cast<void*>(scratch);
+      ctx->scratch_size = scratch_;
+    }
     ctx->id = id;
     ctx->arg = arg;
     ctx->engine = this;
@@ -159,6 +173,7 @@ class FiberEngine final : public Engine {
   StackPool pool_;
   bc::fiber main_;  // main, while a context runs
   FiberContext* current_ = nullptr;
+  std::size_t scratch_ = 0;  // bytes at the top of each new stack, for Context::scratch
   std::vector<Hook> in_;   // registration order
   std::vector<Hook> out_;  // reverse registration order
   std::vector<Hook> gone_;  // registration order

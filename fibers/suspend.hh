@@ -39,6 +39,10 @@ struct Context {
   int id = -1;             // the async core's index, chosen by the caller
   void* arg = nullptr;     // passed to the entry function
   bool finished = false;   // entry returned; resume() must not be called again
+  // Bytes of this context's stack kept for the caller (Engine::reserve_scratch),
+  // or nullptr. Valid from spawn() until the on_destroy observers return.
+  void* scratch = nullptr;
+  std::size_t scratch_size = 0;
 };
 
 using Entry = void (*)(Context* self);
@@ -62,6 +66,21 @@ class Engine {
   // interpreter thread states): a language plugin then must not give each
   // context a state of its own. Plugins ask this, never the engine's name.
   virtual bool shares_thread_state() const { return false; }
+
+  // Asks that every context spawned from now on keep `bytes` of its own
+  // stack for the caller, handed over in Context::scratch: a region at the
+  // top of the stack, with the context's first frame right below it, so that
+  // something growing up from the region's low end (an interpreter's frame
+  // data stack) shares pages with the first frames instead of touching pages
+  // of its own. The stack's top is page-aligned, so the region's low end lies
+  // `bytes` (mod the page size) below a page boundary. Returns the bytes
+  // granted (rounded down to 64, at most a quarter of the stack), or 0 when
+  // the engine's contexts have no stack of their own to share. Call it before
+  // the first spawn(); one caller per engine.
+  virtual std::size_t reserve_scratch(std::size_t bytes) {
+    (void)bytes;
+    return 0;
+  }
 
   // Creates a context that will run entry(ctx) on its first resume().
   // Returns nullptr when the stack cannot be allocated.

@@ -7,7 +7,9 @@
                      started (a per-worker sequence number) and how many
                      requests were running at once at the peak so far;
                      busy=B first keeps the CPU busy for B seconds (no park)
-/stats               the running count, the peak and the number of requests started
+/nap?s=0.5           the lightest park: spindle.sleep and a count of naps
+                     running, answers "slept"
+/stats               the running and napping counts, the peak and the number of requests started
 /reset               forgets the peak and the start sequence
 /ids                 worker_id(), core_id(), os.getpid() and what @postfork saw
 /hello               a plain hello world
@@ -23,7 +25,7 @@ from urllib.parse import parse_qs
 
 import spindle
 
-STATE = {"running": 0, "peak": 0, "started": 0}
+STATE = {"running": 0, "peak": 0, "started": 0, "napping": 0}
 POSTFORK = []
 
 
@@ -73,6 +75,16 @@ def sleep(environ, start_response):
     })
 
 
+def nap(environ, start_response):
+    STATE["napping"] += 1
+    try:
+        spindle.sleep(float(environ["QUERY_STRING"][2:] or 0.5))
+    finally:
+        STATE["napping"] -= 1
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "6")])
+    return [b"slept\n"]
+
+
 def stats(environ, start_response):
     return reply(start_response, dict(STATE))
 
@@ -99,7 +111,7 @@ def hello(environ, start_response):
     return [body]
 
 
-ROUTES = {"/sleep": sleep, "/stats": stats, "/reset": reset, "/ids": ids, "/hello": hello}
+ROUTES = {"/sleep": sleep, "/nap": nap, "/stats": stats, "/reset": reset, "/ids": ids, "/hello": hello}
 
 
 def application(environ, start_response):

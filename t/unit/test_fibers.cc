@@ -66,6 +66,59 @@ void test_spawn_resume_finish(void** state) {
   engine->destroy(ctx);
 }
 
+// --- scratch region ---------------------------------------------------------
+
+// Fills the context's scratch with its id, parks (its frames stay below the
+// region), and checks the bytes are intact when resumed.
+void scratch_filler(Context* self) {
+  auto* scene = static_cast<Scene*>(self->arg);
+  auto* bytes = static_cast<unsigned char*>(self->scratch);
+  std::memset(bytes, self->id, self->scratch_size);
+  volatile char frame[2048];  // C frames in use while the region is full
+  std::memset(const_cast<char*>(frame), 0x5a, sizeof frame);
+  scene->engine->suspend();
+  bool intact = true;
+  for (std::size_t i = 0; i < self->scratch_size; ++i) intact &= bytes[i] == self->id;
+  scene->log.push_back(intact ? self->id : -self->id);
+}
+
+void test_scratch_region(void** state) {
+  auto engine = make_fiber_engine(4 * kStack);
+  // Capped at a quarter of the stack, rounded down to 64 bytes.
+  assert_int_equal(engine->reserve_scratch(1u << 30), kStack);
+  assert_int_equal(engine->reserve_scratch(16 * 1024 + 512 + 7), 16 * 1024 + 512);
+  Scene scene;
+  scene.engine = engine.get();
+  Context* a = engine->spawn(scratch_filler, 1, &scene);
+  Context* b = engine->spawn(scratch_filler, 2, &scene);
+  assert_non_null(a);
+  assert_non_null(b);
+  for (Context* c : {a, b}) {
+    assert_non_null(c->scratch);
+    assert_int_equal(c->scratch_size, 16 * 1024 + 512);
+    // At the top of the stack (page-aligned), above the context's record.
+    auto end = reinterpret_cast<std::uintptr_t>(c->scratch) + c->scratch_size;
+    assert_int_equal(end % StackPool::page_size(), 0);
+    assert_true(reinterpret_cast<std::uintptr_t>(c) < reinterpret_cast<std::uintptr_t>(c->scratch));
+  }
+  engine->resume(a);
+  engine->resume(b);
+  engine->resume(a);
+  engine->resume(b);
+  assert_int_equal(scene.log.size(), 2);
+  assert_int_equal(scene.log[0], 1);
+  assert_int_equal(scene.log[1], 2);
+  engine->destroy(a);
+  engine->destroy(b);
+  // An engine asked for nothing hands out none.
+  auto plain = make_fiber_engine(kStack);
+  Context* c = plain->spawn(record_and_return, 3, &scene);
+  assert_null(c->scratch);
+  assert_int_equal(c->scratch_size, 0);
+  plain->resume(c);
+  plain->destroy(c);
+}
+
 // --- interleaving -----------------------------------------------------------
 
 // Logs id*10+step before each suspend, then id*10+9 when it returns.
@@ -545,6 +598,7 @@ void test_stack_overflow_hits_guard(void** state) {
 int main() {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_spawn_resume_finish),
+      cmocka_unit_test(test_scratch_region),
       cmocka_unit_test(test_interleaving_order),
       cmocka_unit_test(test_current),
       cmocka_unit_test(test_observers),
