@@ -193,3 +193,34 @@ def test_idle_keepalive_connection_is_closed_by_a_stop(spindle):
         s.proc.wait(15)
         assert time.monotonic() - t0 < 10
     assert s.proc.returncode == 0
+
+
+def server_has_read(server_port, client_port):
+    """True once the server's end of the connection from client_port holds no
+    unread bytes (/proc/net/tcp rx_queue 0)."""
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            if (fields[1].endswith(":%04X" % server_port)
+                    and fields[2].endswith(":%04X" % client_port)):
+                return int(fields[4].split(":")[1], 16) == 0
+    return False
+
+
+def test_stop_lets_a_keepalive_request_in_flight_finish_with_connection_close(spindle):
+    s = spindle("--http-socket", "127.0.0.1:0", "--wsgi-file", APP, "--processes", "1")
+    with RawConn(s.http_addr, timeout=20) as c:
+        c.send(build_request("GET", "/pid"))
+        assert c.read_response().status == 200
+        # A request parked in the app (spindle.sleep) when the stop comes.
+        c.send(build_request("GET", "/spindle_sleep?s=1.5"))
+        wait_until(lambda: server_has_read(s.port, c.local_port()), 10,
+                   what="the worker took the request")
+        s.signal(signal.SIGTERM)
+        r = c.read_response(timeout=20)
+        assert r.status == 200 and b"slept" in r.body, r
+        assert (r.header("Connection") or "").lower() == "close", r.headers
+        c.sock.settimeout(20)
+        assert c.sock.recv(100) == b"", "a clean end of stream after Connection: close"
+    s.proc.wait(30)
+    assert s.proc.returncode == 0
