@@ -135,7 +135,7 @@ Http1Protocol::Pipelined Http1Protocol::start_next() {
 // As next(), on the loop side: the request had no body to drain.
 void Http1Protocol::static_done(bool reuse) {
   if (!reuse) {
-    t_.close();
+    t_.close_after_answer(false);
     return;
   }
   switch (start_next()) {
@@ -249,7 +249,7 @@ bool Http1Protocol::drain_body(Exchange& ex) {
 
 bool Http1Protocol::next(Exchange& ex, bool reuse) {
   if (!reuse || !drain_body(ex)) {
-    t_.close();
+    t_.close_after_answer(!parser_.message_complete());
     return false;
   }
   // The next request: pipelined bytes may already hold it.

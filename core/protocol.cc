@@ -72,7 +72,8 @@ void Protocol::fail(int status, const std::string& reason) {
   std::string out;
   error_answer(status, false, &out, origin_fields());
   t_.send_now(out);
-  t_.close();
+  // The client may still be sending what was refused (a body too large).
+  t_.close_after_answer(true);
 }
 
 std::unique_ptr<Protocol> make_protocol(Proto p, Transport& t) {

@@ -86,6 +86,34 @@ void Transport::close() {
   worker_.retire(this);
 }
 
+void Transport::close_after_answer(bool more_input) {
+  if (closing_ || lingering_) return;
+  if (reset_ || upgraded_ || (!more_input && !bytes_pending_) || ::shutdown(fd_, SHUT_WR) < 0) {
+    close();
+    return;
+  }
+  lingering_ = true;
+  busy_ = writing_ = reading_body_ = false;
+  grace_ = false;
+  Loop& loop = worker_.loop();
+  loop.io_set(io_, fd_, kRead);
+  idle_deadline_ = Deadline::after(kLinger);
+  if (timer_.armed) loop.timer_stop(timer_);
+  loop.timer_start(timer_, kLinger);
+}
+
+// Lingering: input is dropped; the client's own close (or an error) ends it.
+void Transport::linger_read() {
+  for (int i = 0; i < 16; ++i) {
+    ssize_t r = ::read(fd_, scratch(), kScratch);
+    if (r > 0) continue;
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0 && errno == EAGAIN) return;
+    break;
+  }
+  close();
+}
+
 void Transport::wait_writable() {
   busy_ = false;
   writing_ = true;
@@ -122,7 +150,9 @@ void Transport::drain() {
   // a stop would otherwise close the connection under a client that may
   // have sent its request already. The read watcher stays armed (it is
   // level-triggered), so bytes in the socket are read on this loop turn.
-  if (busy_ || writing_ || reading_body_ || closing_ || grace_ || since_request > 0) return;
+  if (busy_ || writing_ || reading_body_ || closing_ || grace_ || lingering_ || upgraded_ ||
+      since_request > 0)
+    return;
   grace_ = true;
   double grace = std::min(kDrainGrace, worker_.cfg().reload_mercy);
   idle_deadline_ = Deadline::after(grace);
@@ -150,6 +180,10 @@ void Transport::on_io(IoWatcher* w, int revents) {
     t->upgraded_->on_events(revents);
     return;
   }
+  if (t->lingering_) {
+    t->linger_read();
+    return;
+  }
   if (t->writing_) {
     t->proto_->on_writable();
     return;
@@ -169,6 +203,14 @@ void Transport::on_timer(Timer* tm) {
   auto* t = static_cast<Transport*>(tm->data);
   Loop& loop = t->worker_.loop();
   if (t->upgraded_) return;  // the upgraded connection keeps its own time
+  if (t->lingering_) {
+    if (!t->idle_deadline_.passed()) {
+      loop.timer_start(t->timer_, t->idle_deadline_.seconds_left());
+      return;
+    }
+    t->close();
+    return;
+  }
   if (t->busy_) {  // a core serves it: not idle
     loop.timer_start(t->timer_, t->worker_.cfg().http_timeout);
     return;

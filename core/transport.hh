@@ -75,6 +75,16 @@ class Transport {
   // whole response. Unsent bytes are dropped with it.
   void reset_on_close() { reset_ = true; }
 
+  // Closes after a whole answer (Connection: close) when the client may
+  // still be sending: `more_input` (a request body not read to its end) or
+  // bytes that arrived while a core held the connection. Closing at once
+  // with unread input makes the kernel send a reset, which can destroy the
+  // answer before the client reads it; instead the sending side is shut
+  // (FIN after the answer) and input is read and dropped until the client
+  // closes too, or for kLinger at most. Without unread input: close().
+  void close_after_answer(bool more_input);
+  static constexpr double kLinger = 2.0;
+
   // The worker began a graceful stop. A connection waiting for its next
   // request is not closed at once: its request may be in the socket
   // already, unread, or on its way. It gets a short grace (kDrainGrace,
@@ -177,6 +187,7 @@ class Transport {
  private:
   static void on_io(IoWatcher* w, int revents);
   static void on_timer(Timer* t);
+  void linger_read();
   bool wait(int interest, std::string* err);
 
   Worker& worker_;
@@ -196,6 +207,7 @@ class Transport {
   bool body_timed_out_ = false;
   bool closing_ = false;
   bool reset_ = false;  // close with a reset (reset_on_close())
+  bool lingering_ = false;  // close_after_answer(): dropping input until the client closes
   std::uint64_t written_ = 0;
   Upgraded* upgraded_ = nullptr;
   std::unique_ptr<Protocol> proto_;

@@ -128,7 +128,8 @@ ssize_t UwsgiProtocol::read_body(Exchange& ex, char* buf, std::size_t n) {
 }
 
 bool UwsgiProtocol::next(Exchange&, bool) {
-  t_.close();
+  // nginx sends the whole body even when the app read none of it.
+  t_.close_after_answer(body_left_ > 0);
   return false;
 }
 

@@ -175,6 +175,13 @@ def raise_midway(environ, start_response):
     yield b"second half"
 
 
+def big_unread(environ, start_response):
+    """?n= bytes with a Content-Length, never reading the request body."""
+    n = int(_query(environ).get("n", "1000000"))
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(n))])
+    return (b"x" * min(65536, n - i) for i in range(0, n, 65536))
+
+
 ROUTES = {
     "/": ok,
     "/ok": ok,
@@ -191,6 +198,7 @@ ROUTES = {
     "/uwsgi_fresh": uwsgi_fresh,
     "/close_raises": close_raises,
     "/raise_midway": raise_midway,
+    "/big_unread": big_unread,
 }
 
 

@@ -381,3 +381,22 @@ def test_whole_http10_body_ends_with_a_clean_close(srv):
         data, end = read_until_end(c)
     assert end == "eof" and data.endswith(b"first half;second half"), (end, data)
     assert b"Content-Length" not in data and b"chunked" not in data, data
+
+
+# --- 14. a close with unread input must not destroy the answer ----------------
+
+def test_answer_to_a_request_whose_body_was_not_read_survives_the_close(srv):
+    # The app answers without reading the body and the client keeps sending
+    # it: a close with those bytes unread would make the kernel reset the
+    # connection and drop the answer's tail on the way.
+    n = 4 << 20
+    with RawConn(srv.http_addr, timeout=20) as c:
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        c.send(b"POST /big_unread?n=%d HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+               b"Content-Length: 100000\r\n\r\n" % n + b"a" * 1000)
+        _, status, _, headers, _ = c.read_head()
+        assert status == 200
+        c.send(b"b" * 5000)  # arrives while the answer is still being written
+        body, end = read_until_end(c)
+    assert len(body) == n, "the answer lost %d bytes (%s)" % (n - len(body), end)
+    assert end == "eof"
