@@ -5,11 +5,12 @@ import json
 import os
 import signal
 import subprocess
+import time
 
 import pytest
 
-from harness import (RawConn, build_request, example, uwsgi_packet, uwsgi_request, uwsgi_vars,
-                     wait_until)
+from harness import (ConnectionClosed, RawConn, build_request, example, uwsgi_packet,
+                     uwsgi_request, uwsgi_vars, wait_until)
 
 NGINX = "/usr/sbin/nginx"
 UWSGI_PARAMS = "/etc/nginx/uwsgi_params"
@@ -291,3 +292,17 @@ def test_uwsgi_answers_leave_date_and_server_to_nginx(uprobe):
     r = uwsgi_request(uprobe.uwsgi_addr, uwsgi_vars("GET", "/list"))
     assert r.status == 200, r
     assert r.header("Date") is None and r.header("Server") is None
+
+
+def test_nginx_does_not_pass_a_body_cut_short_off_as_whole(nginx):
+    # The app raises after its first chunk. The uwsgi port's body is
+    # delimited by the close: a clean close would make nginx end its chunked
+    # answer with the terminator, and the client would take "partial\n" for
+    # the whole body. The reset makes nginx cut the client's answer too.
+    with RawConn(nginx.sock, 15) as c:
+        c.send(build_request("GET", "/error_in_iter"))
+        _, status, _, headers, _ = c.read_head()
+        assert status == 200
+        assert ("Transfer-Encoding", "chunked") in headers, headers
+        with pytest.raises(ConnectionClosed):
+            c._read_chunked(time.monotonic() + 15)
