@@ -44,7 +44,13 @@ bool WebSocket::handshake(std::string_view key, std::string_view proto, bool ech
     *err = "no Sec-WebSocket-Key";
     return false;
   }
-  if (proto.empty() && echo_proto) proto = request_var(ex_, "HTTP_SEC_WEBSOCKET_PROTOCOL");
+  if (proto.empty() && echo_proto) {
+    // The client lists the subprotocols it speaks; the answer must name one
+    // of them (RFC 6455 4.2.2), so the app that chose none gets the first.
+    proto = request_var(ex_, "HTTP_SEC_WEBSOCKET_PROTOCOL");
+    proto = proto.substr(0, proto.find(','));
+    while (!proto.empty() && (proto.back() == ' ' || proto.back() == '\t')) proto.remove_suffix(1);
+  }
   std::string head = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                      "Connection: Upgrade\r\nSec-WebSocket-Accept: ";
   head += ws::accept_key(key);

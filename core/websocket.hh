@@ -71,8 +71,8 @@ class WebSocket final : public Upgraded {
 
   // Answers 101 with Sec-WebSocket-Accept for `key` (the request's
   // Sec-WebSocket-Key when empty). Sec-WebSocket-Protocol: `proto`; when it
-  // is empty and echo_proto is set, the request's (uWSGI's behaviour); none
-  // otherwise. False with *err when there is no key or the head could not
+  // is empty and echo_proto is set, the first the request offers (uWSGI
+  // echoes the whole list); none otherwise. False with *err when there is no key or the head could not
   // be sent.
   bool handshake(std::string_view key, std::string_view proto, bool echo_proto, std::string* err);
 

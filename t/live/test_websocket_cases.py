@@ -413,6 +413,22 @@ def test_the_limit_itself_passes(server):
     expect_close(wb, 1009)
 
 
+# -- the handshake ------------------------------------------------------------
+
+@pytest.mark.parametrize("offer,answer", [
+    (None, None), ("chat", "chat"), ("chat, superchat", "chat"), ("v2.chat,v1.chat", "v2.chat"),
+], ids=["none", "one", "two", "two-no-space"])
+def test_uwsgi_handshake_answers_one_subprotocol(server, offer, answer):
+    """uwsgi.websocket_handshake() without a protocol answers with the
+    client's first one: the answer must name a single subprotocol the client
+    offered (a list in it fails the connection in browsers)."""
+    extra = [("Sec-WebSocket-Protocol", offer)] if offer else []
+    ws = RawWebSocket.connect(server.http_addr, "/", extra=extra)
+    OPEN.append(ws)
+    assert ws.headers.get("sec-websocket-protocol") == answer
+    echo_round(ws, OP_TEXT, b"after the handshake")
+
+
 # -- delivery and departures ----------------------------------------------------
 
 def test_frames_in_the_handshake_write(server):

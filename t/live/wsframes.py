@@ -66,8 +66,9 @@ class ServerClosed(Exception):
 class RawWebSocket:
     """A websocket over RawConn, after a checked 101."""
 
-    def __init__(self, conn):
+    def __init__(self, conn, headers=None):
         self.conn = conn
+        self.headers = headers or {}  # the 101's fields, names lowercased
         self.length_forms = []  # the length encoding of each server frame read
 
     @classmethod
@@ -80,7 +81,7 @@ class RawWebSocket:
         assert status == 101, (status, headers)
         assert h.get("upgrade", "").lower() == "websocket", headers
         assert h.get("sec-websocket-accept") == accept_for(key), headers
-        return cls(conn)
+        return cls(conn, h)
 
     def send(self, data):
         self.conn.send(data)
