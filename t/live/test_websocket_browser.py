@@ -45,8 +45,9 @@ class DevTools:
                 return msg["result"]
         raise AssertionError("no answer to %s" % method)
 
-    def evaluate(self, expr):
-        r = self.call("Runtime.evaluate", expression=expr, returnByValue=True)
+    def evaluate(self, expr, await_promise=False):
+        r = self.call("Runtime.evaluate", expression=expr, returnByValue=True,
+                      awaitPromise=await_promise)
         assert "exceptionDetails" not in r, r
         return r["result"].get("value")
 
@@ -145,6 +146,23 @@ def test_browser_echoes_100_messages_in_order(browser, server):
     # and the request ended, without an error logged.
     server.wait_for_log(r'ACCESS .*"GET /ws', timeout=15)
     assert "Traceback" not in server.log_text()
+
+
+def test_browser_offering_two_subprotocols(browser, spindle):
+    """uwsgi.websocket_handshake() with no protocol answers one of the two
+    the browser offers (a list in the answer would fail the connection)."""
+    srv = spindle("--http-socket", "127.0.0.1:0", "--wsgi-file",
+                  example("websocket/echo_page.py"), name="wsproto")
+    browser.call("Page.navigate", url="%s/?n=1" % srv.url)
+    wait_until(lambda: browser.evaluate(
+        "location.port === '%d' && document.readyState === 'complete'" % srv.port), 30,
+        what="the page loaded")
+    got = browser.evaluate(
+        "new Promise(done => { const s = new WebSocket('ws://' + location.host + '/ws',"
+        " ['chat', 'superchat']);"
+        " s.onopen = () => { done('open ' + s.protocol); s.close(); };"
+        " s.onerror = () => done('error'); })", await_promise=True)
+    assert got == "open chat"
 
 
 def test_chat_page_in_the_browser(browser, spindle):

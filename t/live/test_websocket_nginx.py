@@ -188,3 +188,17 @@ def test_uwsgi_socket_answers_the_upgrade_with_an_http_101(backend):
     finally:
         conn.close()
 
+
+
+@pytest.mark.parametrize("front", FRONTS)
+def test_server_side_close_through_nginx(nginx, front):
+    """The app returns after one message: its close 1000 reaches the client
+    and nginx then ends the client's connection."""
+    ws = RawWebSocket.connect(nginx[front], "/once")
+    try:
+        ws.send(frame(OP_TEXT, b"just once"))
+        assert ws.read_message() == (OP_TEXT, b"just once")
+        assert ws.close_code() == 1000
+        assert ws.wait_eof()
+    finally:
+        ws.close()
