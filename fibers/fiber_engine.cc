@@ -41,6 +41,18 @@
 #include "fibers/stack_pool.hh"
 #include "fibers/suspend.hh"
 
+// AddressSanitizer keeps its own idea of which stack is running; Boost's
+// fcontext switches behind its back. Under `make asan` every switch is
+// announced to it, or it reports false stack errors and cannot unpoison a
+// fiber's stack on a no-return call.
+#if defined(__SANITIZE_ADDRESS__)
+#define SPINDLE_ASAN_FIBERS 1
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#else
+#define SPINDLE_ASAN_FIBERS 0
+#endif
+
 namespace spindle::fibers {
 
 namespace {
@@ -54,6 +66,9 @@ struct FiberContext : Context {
   Entry entry = nullptr;
   bc::stack_context stack;
   bc::fiber fiber;  // the context while it is not running; empty once finished
+#if SPINDLE_ASAN_FIBERS
+  void* asan_fake_stack = nullptr;  // the context's fake stack while main runs
+#endif
 };
 
 // Boost's view of our stacks: they are already allocated (preallocated) and
@@ -128,14 +143,29 @@ class FiberEngine final : public Engine {
     if (__builtin_expect(ctx->finished, 0)) misuse("resume() of a finished context");
     for (const Hook& h : in_) h.fn(ctx, h.data);
     current_ = ctx;
+#if SPINDLE_ASAN_FIBERS
+    void* fake = nullptr;
+    __sanitizer_start_switch_fiber(&fake, static_cast<char*>(ctx->stack.sp) - ctx->stack.size,
+                                   ctx->stack.size);
+#endif
     ctx->fiber = std::move(ctx->fiber).resume();
+#if SPINDLE_ASAN_FIBERS
+    __sanitizer_finish_switch_fiber(fake, nullptr, nullptr);
+#endif
     current_ = nullptr;
     for (const Hook& h : out_) h.fn(ctx, h.data);
   }
 
   void suspend() override {
     if (__builtin_expect(current_ == nullptr, 0)) misuse("suspend() called on main");
+#if SPINDLE_ASAN_FIBERS
+    FiberContext* self = current_;
+    __sanitizer_start_switch_fiber(&self->asan_fake_stack, main_bottom_, main_size_);
+#endif
     main_ = std::move(main_).resume();
+#if SPINDLE_ASAN_FIBERS
+    __sanitizer_finish_switch_fiber(self->asan_fake_stack, &main_bottom_, &main_size_);
+#endif
   }
 
   Context* current() const override { return current_; }
@@ -148,6 +178,12 @@ class FiberEngine final : public Engine {
     if (ctx->fiber) abandon(std::move(ctx->fiber));
     bc::stack_context sctx = ctx->stack;
     ctx->~FiberContext();
+#if SPINDLE_ASAN_FIBERS
+    // Frames that never returned (a parked context dropped, or the last
+    // frames of one that finished, which jump away) leave their redzones
+    // poisoned; the next context on this stack must start clean.
+    ASAN_UNPOISON_MEMORY_REGION(static_cast<char*>(sctx.sp) - sctx.size, sctx.size);
+#endif
     pool_.deallocate(sctx);
   }
 
@@ -162,9 +198,16 @@ class FiberEngine final : public Engine {
   // resume(); the fiber we return is where control goes when this one ends.
   static bc::fiber start(FiberContext* ctx, bc::fiber&& caller) {
     FiberEngine* self = ctx->engine;
+#if SPINDLE_ASAN_FIBERS
+    __sanitizer_finish_switch_fiber(nullptr, &self->main_bottom_, &self->main_size_);
+#endif
     self->main_ = std::move(caller);
     run_entry(ctx);
     ctx->finished = true;
+#if SPINDLE_ASAN_FIBERS
+    // Last switch out: nullptr tells ASan this stack's fake frames are gone.
+    __sanitizer_start_switch_fiber(nullptr, self->main_bottom_, self->main_size_);
+#endif
     return std::move(self->main_);
   }
 
@@ -174,6 +217,10 @@ class FiberEngine final : public Engine {
   bc::fiber main_;  // main, while a context runs
   FiberContext* current_ = nullptr;
   std::size_t scratch_ = 0;  // bytes at the top of each new stack, for Context::scratch
+#if SPINDLE_ASAN_FIBERS
+  const void* main_bottom_ = nullptr;  // main's stack, as ASan reported it
+  std::size_t main_size_ = 0;
+#endif
   std::vector<Hook> in_;   // registration order
   std::vector<Hook> out_;  // reverse registration order
   std::vector<Hook> gone_;  // registration order
