@@ -5,6 +5,7 @@
 #   make run      deps + build + serve examples/hello.py on 127.0.0.1:9090
 #   make test     deps + build + unit tests + live tests
 #   make bench    deps + bench peers + side-by-side benchmark
+#   make asan     ASan+UBSan build in build-asan/, the live suite on it (t/README.md)
 #   make fuzz     libFuzzer on the HTTP and uwsgi parsers, FUZZ_TIME s each
 
 PLUGINS ?= $(notdir $(patsubst %/plugin.mk,%,$(wildcard plugin/*/plugin.mk)))
@@ -14,7 +15,7 @@ CC      ?= gcc
 OPT     ?= -O2
 CXXFLAGS ?= $(OPT) -g -std=c++20 -Wall -Wextra -Wno-unused-parameter -fno-omit-frame-pointer
 CFLAGS   ?= $(OPT) -g -Wall
-# SAN: sanitizer flags for every object and the link (make fuzz).
+# SAN: sanitizer flags for every object and the link (make asan, make fuzz).
 SAN     ?=
 CXXFLAGS += $(SAN)
 CFLAGS   += $(SAN)
@@ -54,10 +55,10 @@ PLUGIN_OBJ := $(PLUGIN_SRC:%.cc=$(B)/%.o) $(B)/plugins.o
 UNIT_SRC   := $(wildcard t/unit/test_*.cc)
 UNIT_BIN   := $(UNIT_SRC:t/unit/%.cc=$(B)/t/%)
 
-.PHONY: all deps run test unit live bench clean format fuzz deps-fuzz
+.PHONY: all deps run test unit live bench clean format fuzz deps-fuzz asan
 all: spindle
 
-spindle: $(B)/core/main.o $(CORE_OBJ) $(PLUGIN_OBJ)
+spindle $(B)/spindle: $(B)/core/main.o $(CORE_OBJ) $(PLUGIN_OBJ)
 	$(CXX) $(LDFLAGS) -rdynamic -o $@ $^ $(LDLIBS)
 
 $(B)/%.o: %.cc | $(NEED_PATHS)
@@ -102,6 +103,45 @@ $(B)/bench/fiber_switch: t/bench/fiber_switch.cc $(FIBERS_OBJ)
 $(B)/bench/py_switch: t/bench/py_switch.cc $(B)/plugin/python/gilstate.o $(FIBERS_OBJ)
 	@mkdir -p $(dir $@)
 	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -o $@ $(filter %.cc %.o,$^) $(LDLIBS)
+
+# --- sanitizers (not in make test: it does not fit CI's time) --------------
+# make asan: every object built again with ASan and UBSan in build-asan/, the
+# unit tests and then the live suite on that binary: the whole suite with its
+# defaults (libev x fibers), then the conformance and parking suites under
+# Tornado x fibers. Servers on greenlet are skipped: greenlet switches by
+# copying slices of the C stack to and from the heap, which ASan reads as
+# overflows of the redzones between frames. The fiber engine announces its
+# own switches (fibers/fiber_engine.cc). Every sanitized process writes its
+# reports to build-asan/reports/KIND.PID; any such file fails the run (the
+# live tests tie each to the server that wrote it). LeakSanitizer stays on:
+# PYTHONMALLOC=malloc puts the interpreter's objects on the heap it scans, a
+# worker checks before it exits, and t/asan/lsan.supp names what CPython
+# leaks on purpose, with the reason. Use-after-return detection is off: it
+# moves locals into ASan's fake stacks, so the fiber stacks (their addresses,
+# their guard pages, memory per parked core) stop being the ones under test.
+# ASAN_TESTS narrows the live run.
+ASAN_B       := build-asan
+ASAN_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+ASAN_REPORTS := $(CURDIR)/$(ASAN_B)/reports
+ASAN_TESTS   ?= t/live
+ASAN_ENV := SPINDLE_BIN=$(CURDIR)/$(ASAN_B)/spindle PYTHONMALLOC=malloc \
+  ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:detect_stack_use_after_return=0:check_initialization_order=1:strict_init_order=1:log_path=$(ASAN_REPORTS)/asan \
+  LSAN_OPTIONS=suppressions=$(CURDIR)/t/asan/lsan.supp:print_suppressions=0 \
+  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:log_path=$(ASAN_REPORTS)/ubsan
+ASAN_UNIT := $(UNIT_SRC:t/unit/%.cc=$(ASAN_B)/t/%)
+
+asan: deps
+	$(MAKE) B=$(ASAN_B) OPT=-O1 SAN="$(ASAN_SAN)" $(ASAN_B)/spindle $(ASAN_UNIT)
+	@rm -rf $(ASAN_REPORTS) && mkdir -p $(ASAN_REPORTS)
+	@set -e; for t in $(ASAN_UNIT); do echo "== $$t (ASan)"; $(ASAN_ENV) $$t; done
+	@echo "== live suite on the ASan binary"; rc=0; $(ASAN_ENV) $(PYTEST) $(ASAN_TESTS) || rc=1; \
+	echo "== live conformance and parking suites under tornado-fibers (ASan)"; \
+	$(ASAN_ENV) SPINDLE_PAIRING=tornado-fibers $(PYTEST) \
+	  $(if $(filter t/live,$(ASAN_TESTS)),$(LIVE_CONFORMANCE) $(LIVE_PARKING),$(ASAN_TESTS)) || rc=1; \
+	if [ -n "$$(ls $(ASAN_REPORTS))" ]; then \
+	  echo "sanitizer reports in $(ASAN_REPORTS):" >&2; cat $(ASAN_REPORTS)/* >&2; rc=1; fi; \
+	exit $$rc
+	@echo "make asan: no sanitizer reports"
 
 # --- fuzzing (not in make test: it does not fit CI's time) -----------------
 # make fuzz: libFuzzer targets (t/fuzz) built with Debian's clang, ASan and
@@ -202,6 +242,6 @@ format:
 	clang-format -i core/*.cc core/*.hh fibers/*.cc fibers/*.hh plugin/*/*.cc plugin/*/*.hh
 
 clean:
-	rm -rf $(B) $(FUZZ_B) spindle
+	rm -rf $(B) $(ASAN_B) $(FUZZ_B) spindle
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -18,7 +18,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import Server, spindle_bin  # noqa: E402
+from harness import Server, sanitizer_reports, spindle_bin  # noqa: E402
 
 
 def pytest_configure(config):
@@ -30,6 +30,16 @@ def pytest_collection_modifyitems(config, items):
         skip = pytest.mark.skip(reason="no spindle binary at %s (run `make spindle`)" % spindle_bin())
         for item in items:
             item.add_marker(skip)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    # Reports of processes no test could tie to its server (a binary run to
+    # completion, a worker that died before it was ready) fail the run here.
+    reports = sanitizer_reports()
+    if reports:
+        for path, text in sorted(reports.items()):
+            sys.stderr.write("\n===== sanitizer report %s =====\n%s" % (path, text))
+        session.exitstatus = 1
 
 
 @pytest.hookimpl(hookwrapper=True)

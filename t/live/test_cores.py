@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from harness import ServerStartError, example, spindle_bin, wait_until
+from harness import ServerStartError, example, sanitized, spindle_bin, wait_until
 from test_async import fetch_concurrently, get_json, raise_fd_limit
 
 
@@ -51,6 +51,8 @@ def test_async_100000_costs_nothing_until_used(spindle):
 
 
 def test_idle_cores_give_their_memory_back_after_a_burst(spindle):
+    if sanitized():
+        pytest.skip("AddressSanitizer holds freed memory in its quarantine")
     n = 1500
     raise_fd_limit(2 * n + 200)
     srv = sleeper(spindle, n)
@@ -139,6 +141,8 @@ def memory_bytes():
 def test_impossible_async_is_refused_at_start(tmp_path, case):
     base = ["--http-socket", "127.0.0.1:0", "--wsgi-file", example("hello.py")]
     if case == "address-space":
+        if sanitized():
+            pytest.skip("AddressSanitizer's shadow memory needs an unlimited address space")
         # 10,000 stacks of 2 MiB reserve 20 GiB: more than a 4 GiB ulimit -v.
         rc, err = run_limited(base + ["--async", "10000"], tmp_path, limit_address_space)
         named = "ulimit -v"
