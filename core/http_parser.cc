@@ -27,13 +27,23 @@ constexpr char kStandIn[] = "GET";
 
 }  // namespace
 
+// One table for every parser: llhttp keeps a pointer to it, and its entries
+// are the same static callbacks for all (a copy per connection cost 184 bytes).
+const llhttp_settings_t* HttpParser::shared_settings() {
+  static const llhttp_settings_t settings = [] {
+    llhttp_settings_t s;
+    llhttp_settings_init(&s);
+    s.on_url = on_url;
+    s.on_header_field = on_header_field;
+    s.on_header_value = on_header_value;
+    s.on_headers_complete = on_headers_complete;
+    return s;
+  }();
+  return &settings;
+}
+
 HttpParser::HttpParser() {
-  llhttp_settings_init(&settings_);
-  settings_.on_url = on_url;
-  settings_.on_header_field = on_header_field;
-  settings_.on_header_value = on_header_value;
-  settings_.on_headers_complete = on_headers_complete;
-  llhttp_init(&parser_, HTTP_REQUEST, &settings_);
+  llhttp_init(&parser_, HTTP_REQUEST, shared_settings());
   parser_.data = this;
   begin();
 }
@@ -81,8 +91,10 @@ long HttpParser::feed(const char* data, std::size_t n, std::string* body) {
     used = static_cast<std::size_t>(r);
     if (!head_complete_) return r;
     if (head_.chunked) {
-      chunked_.reset();
-      chunked_.set_limits({limits_.max_body, limits_.max_head, limits_.max_head});
+      // Made by the first chunked body: most connections never see one.
+      if (!chunked_) chunked_ = std::make_unique<ChunkedDecoder>();
+      chunked_->reset();
+      chunked_->set_limits({limits_.max_body, limits_.max_head, limits_.max_head});
     } else if (head_.has_content_length && head_.content_length > 0) {
       body_left_ = head_.content_length;
     } else {
@@ -245,13 +257,13 @@ long HttpParser::run_llhttp(const char* data, std::size_t n, bool head_ends) {
 
 long HttpParser::feed_body(const char* data, std::size_t n, std::string* body) {
   if (head_.chunked) {
-    long r = chunked_.feed(data, n, body);
-    body_received_ = chunked_.payload();
+    long r = chunked_->feed(data, n, body);
+    body_received_ = chunked_->payload();
     if (r < 0) {
-      fail(chunked_.status(), chunked_.reason());
+      fail(chunked_->status(), chunked_->reason());
       return -1;
     }
-    message_complete_ = chunked_.done();
+    message_complete_ = chunked_->done();
     return r;
   }
   std::size_t k = n < body_left_ ? n : static_cast<std::size_t>(body_left_);

@@ -22,6 +22,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -107,6 +108,7 @@ class HttpParser {
   static int on_header_field(llhttp_t*, const char*, std::size_t);
   static int on_header_value(llhttp_t*, const char*, std::size_t);
   static int on_headers_complete(llhttp_t*);
+  static const llhttp_settings_t* shared_settings();
   int fail(int status, const char* reason);  // returns HPE_USER, for callbacks
   long feed_head(const char* data, std::size_t n);
   long run_llhttp(const char* data, std::size_t n, bool head_ends);
@@ -114,12 +116,11 @@ class HttpParser {
   int check_head();
 
   llhttp_t parser_;
-  llhttp_settings_t settings_;
   Limits limits_;
   RequestHead head_;
   Scan scan_ = Scan::kLead;
   std::size_t head_raw_ = 0;  // head bytes so far, every one counted
-  ChunkedDecoder chunked_;
+  std::unique_ptr<ChunkedDecoder> chunked_;  // made by the first chunked body
   std::uint64_t body_left_ = 0;  // Content-Length bytes still to come
   std::uint64_t body_received_ = 0;
   bool in_value_ = false;

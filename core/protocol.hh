@@ -93,10 +93,17 @@ class Protocol {
 
  private:
   void pump_static();
-  StaticSend static_;
-  AccessCopy static_access_;  // the request, for the access log
-  bool static_keep_alive_ = false;
-  double static_started_ = 0;
+
+  // A static answer and what it logs, made with the connection's first one:
+  // most connections never serve a file, and the ones parked in an app
+  // should not carry its buffers.
+  struct StaticState {
+    StaticSend send;
+    AccessCopy access;  // the request, for the access log
+    bool keep_alive = false;
+    double started = 0;
+  };
+  std::unique_ptr<StaticState> static_;
 };
 
 // The protocol a listener speaks.

@@ -11,27 +11,48 @@ namespace spindle::core {
 
 void VarsBuilder::clear() {
   arena_.clear();
-  offsets_.clear();
   vars_.clear();
+}
+
+void VarsBuilder::reserve(std::size_t vars, std::size_t bytes) {
+  vars_.reserve(vars);
+  if (arena_.capacity() < arena_.size() + bytes) {
+    std::string bigger;
+    bigger.reserve(arena_.size() + bytes);
+    bigger.append(arena_);
+    const char* old = arena_.data();
+    for (Var& v : vars_) {
+      auto moved = [&](std::string_view s) {
+        auto at = reinterpret_cast<std::uintptr_t>(s.data()) - reinterpret_cast<std::uintptr_t>(old);
+        return at <= arena_.size() ? std::string_view(bigger.data() + at, s.size()) : s;
+      };
+      v.name = moved(v.name);
+      v.value = moved(v.value);
+    }
+    arena_.swap(bigger);
+  }
+}
+
+// Appends a and b to the arena and returns where a now starts. When the
+// arena must grow, the views already handed out are moved with it.
+char* VarsBuilder::append(std::string_view a, std::string_view b) {
+  std::size_t need = a.size() + b.size();
+  if (arena_.capacity() - arena_.size() < need) reserve(0, std::max(need, arena_.size() + 64));
+  std::size_t at = arena_.size();
+  arena_.append(a);
+  arena_.append(b);
+  return arena_.data() + at;
 }
 
 void VarsBuilder::add(std::string_view name, std::string_view value) {
-  offsets_.push_back(static_cast<std::uint32_t>(arena_.size()));
-  offsets_.push_back(static_cast<std::uint32_t>(name.size()));
-  arena_.append(name);
-  offsets_.push_back(static_cast<std::uint32_t>(arena_.size()));
-  offsets_.push_back(static_cast<std::uint32_t>(value.size()));
-  arena_.append(value);
+  char* p = append(name, value);
+  vars_.push_back(Var{std::string_view(p, name.size()),
+                      std::string_view(p + name.size(), value.size())});
 }
 
-std::span<const Var> VarsBuilder::finish() {
-  vars_.clear();
-  const char* base = arena_.data();
-  for (std::size_t i = 0; i + 3 < offsets_.size(); i += 4) {
-    vars_.push_back(Var{std::string_view(base + offsets_[i], offsets_[i + 1]),
-                        std::string_view(base + offsets_[i + 2], offsets_[i + 3])});
-  }
-  return vars_;
+void VarsBuilder::add_static(std::string_view name, std::string_view value) {
+  char* p = append(value);
+  vars_.push_back(Var{name, std::string_view(p, value.size())});
 }
 
 std::string_view VarsBuilder::find(std::string_view name) const {
@@ -93,16 +114,25 @@ void build_http_vars(const RequestHead& head, const Listener& listener,
   char proto[16];
   int n = snprintf(proto, sizeof proto, "HTTP/%d.%d", head.version_major, head.version_minor);
 
-  out->add("REQUEST_METHOD", head.method);
-  out->add("SCRIPT_NAME", "");
-  out->add("PATH_INFO", percent_decode(path));
-  out->add("QUERY_STRING", query);
-  out->add("REQUEST_URI", url);
-  out->add("SERVER_PROTOCOL", std::string_view(proto, static_cast<std::size_t>(n)));
-  out->add("SERVER_NAME", listener.server_name);
-  out->add("SERVER_PORT", listener.server_port);
-  out->add("REMOTE_ADDR", remote_addr);
-  out->add("REMOTE_PORT", remote_port);
+  // Sized up front: the ten variables below, one per header at most, and
+  // Host's from an absolute target; names of HTTP_* variables are the
+  // header's own plus 5.
+  std::size_t bytes = head.method.size() + 2 * url.size() + static_cast<std::size_t>(n) +
+                      listener.server_name.size() + listener.server_port.size() +
+                      remote_addr.size() + remote_port.size() + 2 * authority.size() + 9;
+  for (std::size_t i = 0; i < head.header_count; ++i)
+    bytes += head.headers[i].name.size() + 5 + head.headers[i].value.size();
+  out->reserve(10 + head.header_count + (authority.empty() ? 0 : 1), bytes);
+  out->add_static("REQUEST_METHOD", head.method);
+  out->add_static("SCRIPT_NAME", "");
+  out->add_static("PATH_INFO", percent_decode(path));
+  out->add_static("QUERY_STRING", query);
+  out->add_static("REQUEST_URI", url);
+  out->add_static("SERVER_PROTOCOL", std::string_view(proto, static_cast<std::size_t>(n)));
+  out->add_static("SERVER_NAME", listener.server_name);
+  out->add_static("SERVER_PORT", listener.server_port);
+  out->add_static("REMOTE_ADDR", remote_addr);
+  out->add_static("REMOTE_PORT", remote_port);
 
   std::string key, value;
   bool host_seen = false;
@@ -123,16 +153,16 @@ void build_http_vars(const RequestHead& head, const Listener& listener,
       }
     }
     if (strcasecmp(f.name.c_str(), "content-type") == 0) {
-      out->add("CONTENT_TYPE", value);
+      out->add_static("CONTENT_TYPE", value);
       continue;
     }
     if (strcasecmp(f.name.c_str(), "content-length") == 0) {
-      out->add("CONTENT_LENGTH", value);
+      out->add_static("CONTENT_LENGTH", value);
       continue;
     }
     if (!authority.empty() && iequals(f.name, "host")) {
       host_seen = true;
-      out->add("HTTP_HOST", authority);
+      out->add_static("HTTP_HOST", authority);
       continue;
     }
     key.assign("HTTP_");
@@ -140,7 +170,7 @@ void build_http_vars(const RequestHead& head, const Listener& listener,
       key.push_back(c == '-' ? '_' : static_cast<char>(toupper(static_cast<unsigned char>(c))));
     out->add(key, value);
   }
-  if (!authority.empty() && !host_seen) out->add("HTTP_HOST", authority);
+  if (!authority.empty() && !host_seen) out->add_static("HTTP_HOST", authority);
 }
 
 bool build_uwsgi_vars(std::span<const Var> raw, const Listener& listener, VarsBuilder* out,
@@ -170,6 +200,9 @@ bool build_uwsgi_vars(std::span<const Var> raw, const Listener& listener, VarsBu
     next[order[k - 1]] = order[k];
     later[order[k]] = 1;
   }
+  std::size_t bytes = 2 * 64 + listener.server_name.size() + listener.server_port.size();
+  for (const Var& v : raw) bytes += v.name.size() + v.value.size() + 2;
+  out->reserve(n + 6, bytes);
   bool has_script = false, has_path = false, has_query = false, has_proto = false;
   bool has_name = false, has_port = false, has_method = false;
   std::string_view uri;
@@ -208,14 +241,14 @@ bool build_uwsgi_vars(std::span<const Var> raw, const Listener& listener, VarsBu
   }
   std::string_view target = uri.substr(0, uri.find('#'));
   std::size_t q = target.find('?');
-  if (!has_script) out->add("SCRIPT_NAME", "");
-  if (!has_path) out->add("PATH_INFO", percent_decode(target.substr(0, q)));
+  if (!has_script) out->add_static("SCRIPT_NAME", "");
+  if (!has_path) out->add_static("PATH_INFO", percent_decode(target.substr(0, q)));
   if (!has_query)
-    out->add("QUERY_STRING",
-             q == std::string_view::npos ? std::string_view() : target.substr(q + 1));
-  if (!has_proto) out->add("SERVER_PROTOCOL", "HTTP/1.0");
-  if (!has_name) out->add("SERVER_NAME", listener.server_name);
-  if (!has_port) out->add("SERVER_PORT", listener.server_port);
+    out->add_static("QUERY_STRING",
+                    q == std::string_view::npos ? std::string_view() : target.substr(q + 1));
+  if (!has_proto) out->add_static("SERVER_PROTOCOL", "HTTP/1.0");
+  if (!has_name) out->add_static("SERVER_NAME", listener.server_name);
+  if (!has_port) out->add_static("SERVER_PORT", listener.server_port);
   return true;
 }
 

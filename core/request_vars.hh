@@ -18,14 +18,25 @@ struct Listener;
 class VarsBuilder {
  public:
   void clear();
+  // Room for `vars` variables of `bytes` bytes (names and values) in all,
+  // so that the adds that follow do not grow the buffers step by step.
+  void reserve(std::size_t vars, std::size_t bytes);
+  // Copies name and value into the arena.
   void add(std::string_view name, std::string_view value);
-  // Views into the arena; valid until the next clear()/add().
-  std::span<const Var> finish();
+  // As add(), for a name that outlives the builder (a string literal): only
+  // the value is copied.
+  void add_static(std::string_view name, std::string_view value);
+  // Views into the arena (and the static names); valid until the next
+  // clear()/add().
+  std::span<const Var> finish() const { return vars_; }
   std::string_view find(std::string_view name) const;  // after finish()
 
  private:
+  char* append(std::string_view a, std::string_view b = {});
+
+  // The names and values, back to back. A parked request keeps it (and
+  // vars_) until it ends, so both are sized to what they hold.
   std::string arena_;
-  std::vector<std::uint32_t> offsets_;  // name start, name len, value start, value len
   std::vector<Var> vars_;
 };
 

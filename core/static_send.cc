@@ -129,38 +129,43 @@ bool Protocol::try_static(std::span<const Var> vars, bool keep_alive, bool annou
   if (a.kind == StaticAnswer::kPass) return false;
   // Kept whatever --disable-logging says: --log-4xx and the like decide
   // once the status is known.
-  static_access_.keep(vars, request_line);
-  static_started_ = mono_now();
-  static_keep_alive_ = keep_alive && !t_.worker().draining();
+  if (!static_) static_ = std::make_unique<StaticState>();
+  StaticState& st = *static_;
+  st.access.keep(vars, request_line);
+  st.started = mono_now();
+  st.keep_alive = keep_alive && !t_.worker().draining();
   a.fields += origin_fields();
-  static_.begin(std::move(a), static_keep_alive_, announce_keep_alive, r.method == "HEAD");
+  st.send.begin(std::move(a), st.keep_alive, announce_keep_alive, r.method == "HEAD");
   pump_static();
   return true;
 }
 
-void Protocol::on_writable() { pump_static(); }
+void Protocol::on_writable() {
+  if (static_) pump_static();
+}
 
 void Protocol::pump_static() {
-  StaticSend::Result res = static_.pump(t_.fd());
+  StaticState& st = *static_;
+  StaticSend::Result res = st.send.pump(t_.fd());
   if (res == StaticSend::kAgain) {
     t_.wait_writable();
     return;
   }
-  const double took = mono_now() - static_started_;
-  if (access_wanted(t_.worker().cfg().disable_logging, static_.status(), took)) {
-    AccessRecord r{static_access_.vars(), t_.peer_addr(), static_access_.line(), static_.status(),
-                   static_.body_sent()};
+  const double took = mono_now() - st.started;
+  if (access_wanted(t_.worker().cfg().disable_logging, st.send.status(), took)) {
+    AccessRecord r{st.access.vars(), t_.peer_addr(), st.access.line(), st.send.status(),
+                   st.send.body_sent()};
     r.cut = res == StaticSend::kError;
     r.seconds = took;
     r.worker = t_.worker().id();
     log_request(r);
   }
   if (res == StaticSend::kError) {
-    static_.reset();
+    st.send.reset();
     t_.close();
     return;
   }
-  static_done(static_keep_alive_);
+  static_done(st.keep_alive);
 }
 
 }  // namespace spindle::core

@@ -338,6 +338,34 @@ void test_builder_find_and_finish(void**) {
   assert_true(b.find("K99") == std::string(100, 'v'));
 }
 
+void test_builder_static_names_and_growth(void**) {
+  static constexpr char kName[] = "STATIC_NAME";
+  VarsBuilder b;
+  // The first values fit in the string's own small buffer; the ones after
+  // move the arena to the heap, and every view handed out moves with it.
+  b.add_static(kName, "v");
+  b.add("SMALL", "s");
+  for (int i = 0; i < 50; ++i) b.add_static(kName, std::string(40, static_cast<char>('a' + i % 26)));
+  std::span<const Var> vars = b.finish();
+  assert_int_equal(vars.size(), 52);
+  assert_ptr_equal(vars[0].name.data(), kName);  // not copied
+  assert_true(vars[0].value == "v");
+  assert_true(vars[1].name == "SMALL" && vars[1].value == "s");
+  assert_true(vars[51].value == std::string(40, 'a' + 49 % 26));
+  assert_ptr_equal(vars[51].name.data(), kName);
+
+  // Reserved room: the adds that fit do not move the arena.
+  b.clear();
+  b.reserve(3, 3000);
+  b.add("A", std::string(1000, 'x'));
+  const char* first = b.finish()[0].value.data();
+  b.add("B", std::string(1000, 'y'));
+  b.add_static(kName, std::string(900, 'z'));
+  vars = b.finish();
+  assert_ptr_equal(vars[0].value.data(), first);
+  assert_true(vars[2].value == std::string(900, 'z'));
+}
+
 void test_builder_reuse_after_clear(void**) {
   VarsBuilder b;
   HttpParser p;
@@ -474,6 +502,7 @@ int main() {
       cmocka_unit_test(test_fixed_vars_once),
       cmocka_unit_test(test_stale_header_slots_ignored),
       cmocka_unit_test(test_builder_find_and_finish),
+      cmocka_unit_test(test_builder_static_names_and_growth),
       cmocka_unit_test(test_builder_reuse_after_clear),
       cmocka_unit_test(test_uwsgi_repeated_variable_is_refused),
       cmocka_unit_test(test_uwsgi_repeated_header_is_joined),
