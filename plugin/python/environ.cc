@@ -7,7 +7,11 @@
 //  - the table also remembers the last value seen for each key: a client
 //    sends the same Host, User-Agent, method and protocol on every request,
 //    and sharing an immutable str beats decoding it again;
-//  - the dict is created at its final size.
+//  - the dict starts as a copy of a template holding the constant entries:
+//    copying a dict whose keys are all str is one memcpy of its table, and
+//    the copy stays a str-keyed table (16 bytes an entry, where a dict made
+//    by _PyDict_NewPresized takes 24). A request parked for long keeps its
+//    environ, so its size is memory per parked request.
 // Both caches are bounded, so odd headers cannot grow them without limit.
 #include <cstring>
 
@@ -44,7 +48,7 @@ PyObject* k_input_terminated;
 PyObject* v_version;
 PyObject* v_http;
 PyObject* v_https;
-constexpr int kConstantEntries = 9;
+PyObject* environ_template = nullptr;  // the constant entries; built on first use
 
 std::uint32_t fnv1a(std::string_view s) {
   std::uint32_t h = 2166136261u;
@@ -133,10 +137,32 @@ bool environ_init() {
          k_run_once && k_file_wrapper && k_input_terminated && v_version && v_http && v_https;
 }
 
+namespace {
+
+// What every environ holds, whatever the request: made in the worker, at its
+// first request (errors_stream() and the settings are final by then).
+// wsgi.url_scheme and wsgi.input are placeholders, replaced per request.
+PyObject* make_template() {
+  PyObject* t = PyDict_New();
+  if (!t) return nullptr;
+  bool ok = set(t, k_version, v_version) && set(t, k_url_scheme, Py_None) &&
+            set(t, k_input, Py_None) && set(t, k_errors, errors_stream()) &&
+            set(t, k_multithread, Py_False) &&
+            set(t, k_multiprocess, runtime().multiprocess ? Py_True : Py_False) &&
+            set(t, k_run_once, Py_False) && set(t, k_input_terminated, Py_True);
+  if (ok && !runtime().settings.disable_file_wrapper)
+    ok = set(t, k_file_wrapper, reinterpret_cast<PyObject*>(file_wrapper_type));
+  if (!ok) Py_CLEAR(t);
+  return t;
+}
+
+}  // namespace
+
 PyObject* build_environ(CoreSlot& slot) {
   core::Exchange& ex = *slot.request.ex;
   std::span<const core::Var> vars = ex.vars();
-  PyObject* env = _PyDict_NewPresized(vars.size() + kConstantEntries);
+  if (!environ_template && !(environ_template = make_template())) return nullptr;
+  PyObject* env = PyDict_Copy(environ_template);
   if (!env) return nullptr;
   for (const core::Var& var : vars) {
     KeySlot* ks = find_key(var.name);
@@ -147,6 +173,12 @@ PyObject* build_environ(CoreSlot& slot) {
     } else {
       key = latin1(var.name);
       if (!key) goto fail;
+    }
+    // A variable named like a constant entry (a uwsgi packet may hold any
+    // name) does not replace it.
+    if (var.name.starts_with("wsgi.") && PyDict_Contains(environ_template, key) == 1) {
+      Py_DECREF(key);
+      continue;
     }
     PyObject* value = value_for(ks, var.value);
     bool ok = set(env, key, value);
@@ -167,16 +199,7 @@ PyObject* build_environ(CoreSlot& slot) {
     Py_XDECREF(sv);
     if (!ok) goto fail;
   }
-  if (!set(env, k_version, v_version) || !set(env, k_input, slot.input) ||
-      !set(env, k_errors, errors_stream()) || !set(env, k_multithread, Py_False) ||
-      !set(env, k_multiprocess, runtime().multiprocess ? Py_True : Py_False) ||
-      !set(env, k_run_once, Py_False) || !set(env, k_input_terminated, Py_True)) {
-    goto fail;
-  }
-  if (!runtime().settings.disable_file_wrapper &&
-      !set(env, k_file_wrapper, reinterpret_cast<PyObject*>(file_wrapper_type))) {
-    goto fail;
-  }
+  if (!set(env, k_input, slot.input)) goto fail;
   return env;
 fail:
   Py_DECREF(env);

@@ -114,7 +114,7 @@ def test_a_parked_request_costs_little_memory(spindle):
     finally:
         t.join(120)
     assert all(r[0] == 200 for r in done["r"]), [r for r in done["r"] if r[0] != 200][:3]
-    assert per_request <= 11, "%.2f KiB per parked request" % per_request
+    assert per_request <= 10, "%.2f KiB per parked request" % per_request
 
 
 def run_limited(args, tmp_path, preexec=None, timeout=30):
