@@ -21,7 +21,8 @@ namespace {
 enum class Field {
   kText, kUri, kMethod, kUser, kAddr, kHost, kProto, kUagent, kReferer, kStatus, kRsize,
   kHsize, kSize, kCl, kMicros, kMsecs, kSecs, kTmsecs, kTmicros, kTime, kLtime, kFtime,
-  kCtime, kEpoch, kPid, kWid, kCore, kVars, kWerr, kIoerr, kVar, kUnknown
+  kCtime, kEpoch, kPid, kWid, kCore, kVars, kWerr, kRerr, kIoerr, kHeaders, kSwitches,
+  kPktsize, kModifier1, kModifier2, kRss, kVsz, kRssM, kVszM, kVar, kUnknown
 };
 
 struct Chunk {
@@ -44,8 +45,36 @@ constexpr Named kFields[] = {
     {"time", Field::kTime},       {"ltime", Field::kLtime},     {"ftime", Field::kFtime},
     {"ctime", Field::kCtime},     {"epoch", Field::kEpoch},     {"pid", Field::kPid},
     {"wid", Field::kWid},         {"core", Field::kCore},       {"vars", Field::kVars},
-    {"werr", Field::kWerr},       {"ioerr", Field::kIoerr},
+    {"werr", Field::kWerr},       {"ioerr", Field::kIoerr},     {"rerr", Field::kRerr},
+    {"headers", Field::kHeaders}, {"switches", Field::kSwitches}, {"pktsize", Field::kPktsize},
+    {"modifier1", Field::kModifier1}, {"modifier2", Field::kModifier2},
+    {"rss", Field::kRss},         {"vsz", Field::kVsz},         {"rssM", Field::kRssM},
+    {"vszM", Field::kVszM},
 };
+
+bool is_memory(Field f) {
+  return f == Field::kRss || f == Field::kVsz || f == Field::kRssM || f == Field::kVszM;
+}
+
+// The worker's memory when the request ends, in bytes, as uWSGI reads it
+// (the address space and the resident set of /proc/self).
+struct Memory {
+  unsigned long long rss = 0, vsz = 0;
+};
+
+Memory read_memory() {
+  Memory m;
+  FILE* f = fopen("/proc/self/statm", "re");
+  if (!f) return m;
+  unsigned long long size = 0, resident = 0;
+  if (fscanf(f, "%llu %llu", &size, &resident) == 2) {
+    const auto page = static_cast<unsigned long long>(sysconf(_SC_PAGESIZE));
+    m.vsz = size * page;
+    m.rss = resident * page;
+  }
+  fclose(f);
+  return m;
+}
 
 struct Settings {
   bool formatted = false;  // --log-format given
@@ -55,6 +84,8 @@ struct Settings {
   long slow_ms = 0;  // --log-slow (0: off)
   bool x_forwarded_for = false;
   std::string date_format;  // --log-date FORMAT
+  bool format_strftime = false;  // --log-format-strftime: %(ftime) follows --log-date
+  bool needs_memory = false;     // the format has %(rss), %(vsz)...
 };
 
 Settings& settings() {
@@ -130,7 +161,8 @@ void append_time(std::string* out, const char* fmt, double at) {
 }
 
 // One variable's value; an empty one is written "-", as uWSGI does.
-void append_field(std::string* out, const Chunk& c, const AccessRecord& r, double start) {
+void append_field(std::string* out, const Chunk& c, const AccessRecord& r, double start,
+                  const Memory& mem) {
   const std::size_t before = out->size();
   const double micros = r.seconds * 1e6;
   switch (c.field) {
@@ -166,8 +198,10 @@ void append_field(std::string* out, const Chunk& c, const AccessRecord& r, doubl
     case Field::kTime: append_num(out, static_cast<unsigned long long>(start)); break;
     case Field::kLtime: append_time(out, "%d/%b/%Y:%H:%M:%S %z", start); break;
     case Field::kFtime: {
-      const std::string& f = settings().date_format;
-      append_time(out, f.empty() ? "%d/%b/%Y:%H:%M:%S %z" : f.c_str(), start);
+      // As uWSGI: the --log-date format only with --log-format-strftime.
+      const Settings& s = settings();
+      const bool own = s.format_strftime && !s.date_format.empty();
+      append_time(out, own ? s.date_format.c_str() : "%d/%b/%Y:%H:%M:%S %z", start);
       break;
     }
     case Field::kCtime: append_time(out, "%a %b %e %H:%M:%S %Y", start); break;
@@ -176,8 +210,24 @@ void append_field(std::string* out, const Chunk& c, const AccessRecord& r, doubl
     case Field::kWid: append_num(out, static_cast<unsigned>(r.worker)); break;
     case Field::kCore: append_num(out, static_cast<unsigned>(r.core)); break;
     case Field::kVars: append_num(out, r.vars.size()); break;
-    case Field::kWerr:
-    case Field::kIoerr: append_num(out, r.cut ? 1 : 0); break;
+    case Field::kWerr: append_num(out, r.cut ? 1 : 0); break;
+    case Field::kRerr: append_num(out, static_cast<unsigned>(r.read_errors)); break;
+    case Field::kIoerr: append_num(out, static_cast<unsigned>(r.read_errors + (r.cut ? 1 : 0))); break;
+    case Field::kHeaders: append_num(out, static_cast<unsigned>(r.headers)); break;
+    case Field::kSwitches: append_num(out, r.switches); break;
+    case Field::kPktsize: {
+      // The request's variables as a uwsgi packet would carry them.
+      unsigned long long n = 0;
+      for (const Var& v : r.vars) n += 4 + v.name.size() + v.value.size();
+      append_num(out, n);
+      break;
+    }
+    case Field::kModifier1: append_num(out, 0); break;  // the only one served
+    case Field::kModifier2: append_num(out, r.modifier2); break;
+    case Field::kRss: append_num(out, mem.rss); break;
+    case Field::kVsz: append_num(out, mem.vsz); break;
+    case Field::kRssM: append_num(out, mem.rss / 1024 / 1024); break;
+    case Field::kVszM: append_num(out, mem.vsz / 1024 / 1024); break;
     case Field::kUnknown: break;  // a uWSGI logvar the app never set
   }
   if (out->size() == before) out->push_back('-');
@@ -211,7 +261,8 @@ void log_request(const AccessRecord& r) {
     struct timeval tv;
     gettimeofday(&tv, nullptr);
     const double start = static_cast<double>(tv.tv_sec) + tv.tv_usec * 1e-6 - r.seconds;
-    for (const Chunk& c : s.format) append_field(&line, c, r, start);
+    const Memory mem = s.needs_memory ? read_memory() : Memory{};
+    for (const Chunk& c : s.format) append_field(&line, c, r, start, mem);
     log_access_text(line, true);
     return;
   }
@@ -228,6 +279,12 @@ void log_request(const AccessRecord& r) {
   quoted(&line, find(r.vars, "HTTP_USER_AGENT"));
   if (r.cut) line.append(" (cut off)");
   log_access_text(line, false);
+}
+
+int count_head_fields(std::string_view head) {
+  int lines = 0;
+  for (char c : head) lines += c == '\n';
+  return lines >= 2 ? lines - 2 : 0;  // not the status line, not the blank line
 }
 
 void AccessCopy::keep(std::span<const Var> vars, std::string_view line) {
@@ -277,12 +334,18 @@ void add_log_options(OptionTable& t) {
   auto format = [&s](std::string_view v) -> std::string {
     s.formatted = true;
     s.format = parse_format(v);
+    s.needs_memory = false;
+    for (const Chunk& c : s.format) s.needs_memory = s.needs_memory || is_memory(c.field);
     return {};
   };
   t.add({"log-format", 0, true, "FORMAT",
          "access line from uWSGI's %(name) variables (%(addr) %(method) %(uri) %(status)...)",
          format});
   t.add({"logformat", 0, true, "FORMAT", "same as --log-format", format});
+  t.add({"log-format-strftime", 0, false, "",
+         "%(ftime) in --log-format is the date in the --log-date FORMAT", T::flag(s.format_strftime)});
+  t.add({"logformat-strftime", 0, false, "", "same as --log-format-strftime",
+         T::flag(s.format_strftime)});
   t.add({"log-4xx", 0, false, "", "with --disable-logging, still log 4xx responses",
          T::flag(s.log_4xx)});
   t.add({"log-5xx", 0, false, "", "with --disable-logging, still log 5xx responses",

@@ -38,7 +38,14 @@ struct AccessRecord {
   double seconds = 0;            // from the request's start to its end
   int core = 0;
   int worker = 0;
+  int headers = 0;               // header fields in the response head
+  int read_errors = 0;           // failed body reads
+  std::uint32_t switches = 0;    // times the request's core was resumed
+  std::uint8_t modifier2 = 0;    // the uwsgi packet's modifier2 (0 on HTTP)
 };
+
+// The header fields in a response head ("HTTP/1.1 200 OK\r\n...\r\n\r\n").
+int count_head_fields(std::string_view head);
 
 // Whether this request gets a line: always, unless --disable-logging; then
 // only if --log-4xx, --log-5xx or --log-slow asks for it (as uWSGI).

@@ -72,6 +72,9 @@ void Exchange::reset() {
   status_ = 0;
   error_.clear();
   head_bytes_ = 0;
+  head_fields_count_ = read_errors_ = 0;
+  switches_at_start_ = core_ ? core_->switches : 0;
+  req.modifier2 = 0;
   written_at_start_ = t_.bytes_written();
   started_at_ = mono_now();
 }
@@ -89,6 +92,10 @@ void Exchange::record_done() {
     r.body_bytes = wire - r.head_bytes;
   }
   r.seconds = took;
+  r.headers = head_fields_count_;
+  r.read_errors = read_errors_;
+  r.switches = core_->switches - switches_at_start_ + 1;  // + the one that started it
+  r.modifier2 = req.modifier2;
   r.core = core_->id;
   r.worker = t_.worker().id();
   log_request(r);
@@ -251,6 +258,7 @@ bool Exchange::send_head(bool final) {
   }
   out_.append("\r\n");
   head_bytes_ = out_.size();
+  head_fields_count_ = count_head_fields(out_);
   state_ = ResponseState::kHeadSent;
   return true;
 }
@@ -431,6 +439,7 @@ void Exchange::fail(int status) {
   status_ = status;
   error_answer(status, req.is_head, &out_, proto_.origin_fields());
   head_bytes_ = out_.find("\r\n\r\n") + 4;
+  head_fields_count_ = count_head_fields(std::string_view(out_).substr(0, head_bytes_));
   body_sent_ = out_.size() - head_bytes_;
   state_ = ResponseState::kHeadSent;
   iovec iov{out_.data(), out_.size()};

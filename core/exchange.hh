@@ -153,6 +153,7 @@ class Exchange {
     bool is_head = false;
     bool keep_alive = true;
     std::string line;  // "GET / HTTP/1.1", for logs and --harakiri
+    std::uint8_t modifier2 = 0;  // the uwsgi packet's (0 on HTTP), for the access log
   };
   Request req;
 
@@ -161,6 +162,7 @@ class Exchange {
   void read_failed(std::string why) {
     error_ = std::move(why);
     req.keep_alive = false;
+    ++read_errors_;
   }
 
  private:
@@ -194,6 +196,9 @@ class Exchange {
   bool no_body_ = false;
   std::uint64_t body_sent_ = 0;
   std::uint64_t head_bytes_ = 0;        // the head's size, for the access log
+  int head_fields_count_ = 0;           // its header fields, for the access log
+  int read_errors_ = 0;                 // failed body reads, for the access log
+  std::uint32_t switches_at_start_ = 0; // the core's switches when this began
   std::uint64_t written_at_start_ = 0;  // the transport's count when this began
 
   std::string out_;  // scratch for the head

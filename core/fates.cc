@@ -424,8 +424,6 @@ const Rule kRules[] = {
     {"log-micros", {U, "would have logged response times in microseconds"}},
     {"log-zero", {U, "would have logged only responses with no body"}},
     {"logfile-chown", {U, "would have changed the log file's owner"}},
-    {"logformat-strftime", {U, "would have formatted %(ltime) with strftime"}},
-    {"log-format-strftime", {U, "would have formatted %(ltime) with strftime"}},
     {"alarm*", {U, kAlarm}},
     {"segfault-alarm", {U, kAlarm}},
     {"backlog-alarm", {U, kAlarm}},

@@ -161,6 +161,7 @@ void Scheduler::resume(Core& c, Wake why) {
   c.parked = false;
   c.budget = kYieldEvery;
   c.ran_since_ms = 0;
+  ++c.switches;
   stats::core_running(c.id, slot_ ? monotonic_ms() : 0);
   engine_.resume(c.ctx);
   stats::core_switched_out();

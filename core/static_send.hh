@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "core/static_files.hh"
 
@@ -37,6 +38,7 @@ class StaticSend {
   bool active() const { return active_; }
   int status() const { return status_; }
   std::uint64_t body_sent() const { return body_sent_; }
+  std::string_view head() const { return head_; }  // for the access log
   void reset();
 
  private:

@@ -82,6 +82,7 @@ UwsgiProtocol::Parse UwsgiProtocol::parse() {
     return Parse::kFailed;
   }
   t_.in_start += uwsgi::kHeaderSize + h.size;
+  modifier2_ = h.modifier2;
   return Parse::kReady;
 }
 
@@ -91,6 +92,7 @@ void UwsgiProtocol::begin(Exchange& ex) {
   ex.req.vars = vars_.finish();
   ex.req.is_head = vars_.find("REQUEST_METHOD") == "HEAD";
   ex.req.keep_alive = false;
+  ex.req.modifier2 = modifier2_;
   std::string_view https = vars_.find("HTTPS");
   std::string_view scheme = vars_.find("UWSGI_SCHEME");
   ex.req.scheme = !scheme.empty()                   ? scheme

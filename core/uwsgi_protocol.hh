@@ -30,6 +30,7 @@ class UwsgiProtocol final : public Protocol {
 
   VarsBuilder vars_;
   std::uint64_t body_left_ = 0;
+  std::uint8_t modifier2_ = 0;
   Exchange ex_;
 };
 

@@ -240,3 +240,72 @@ def test_log_options_in_an_ini_file(spindle, tmp_path):
     assert line_for(s, "tag=ini-404", access=False) == "ini GET /nope?tag=ini-404 -> 404"
     assert "tag=ini-ok" not in s.log_text()
     assert os.path.exists(str(ini))
+
+
+FACTS_FORMAT = ('%(var.QUERY_STRING) hdr=%(headers) sw=%(switches) pkt=%(pktsize) '
+                'm1=%(modifier1) m2=%(modifier2) rss=%(rss) vsz=%(vsz) rssM=%(rssM) '
+                'vszM=%(vszM) rerr=%(rerr) werr=%(werr) ioerr=%(ioerr) pid=%(pid)')
+FACTS_RX = (r'^tag=(?P<tag>\S+) hdr=(?P<hdr>\d+) sw=(?P<sw>\d+) pkt=(?P<pkt>\d+) m1=0 '
+            r'm2=(?P<m2>\d+) rss=(?P<rss>\d+) vsz=(?P<vsz>\d+) rssM=(?P<rssM>\d+) '
+            r'vszM=(?P<vszM>\d+) rerr=(?P<rerr>\d+) werr=(?P<werr>\d+) ioerr=(?P<ioerr>\d+) '
+            r'pid=(?P<pid>\d+)$')
+
+
+def facts_for(srv, tag):
+    line = srv.wait_for_log(r"(?m)^tag=%s\b.*$" % re.escape(tag))[0].group(0)
+    m = re.match(FACTS_RX, line)
+    assert m, line
+    return {k: (v if k == "tag" else int(v)) for k, v in m.groupdict().items()}
+
+
+def test_log_format_request_and_worker_facts(spindle):
+    # uWSGI's %(headers) (response header fields), %(switches), %(pktsize),
+    # %(modifier1/2), %(rss)/%(vsz) (bytes) and their MB forms, %(rerr).
+    s = spindle("--http-socket", "127.0.0.1:0", "--socket", "127.0.0.1:0", "--wsgi-file", PROBE,
+                "--log-format", FACTS_FORMAT)
+    r = http_request(s.http_addr, "GET", "/pid?tag=f1")
+    f = facts_for(s, "f1")
+    assert f["hdr"] == len(r.headers) > 2, (f, r.headers)
+    assert f["sw"] >= 1 and f["m2"] == 0 and f["rerr"] == f["werr"] == f["ioerr"] == 0, f
+    page = os.sysconf("SC_PAGESIZE")
+    with open("/proc/%d/statm" % f["pid"]) as st:
+        size, resident = (int(x) * page for x in st.read().split()[:2])
+    assert 4 << 20 < f["rss"] <= f["vsz"], f
+    assert abs(f["rss"] - resident) < resident // 2 and abs(f["vsz"] - size) < size // 2, f
+    assert f["rssM"] == f["rss"] >> 20 and f["vszM"] == f["vsz"] >> 20, f
+
+    # A request that parks switches into its core more than once.
+    http_request(s.http_addr, "GET", "/spindle_sleep?tag=f2&s=0.05")
+    assert facts_for(s, "f2")["sw"] >= 2
+
+    # uwsgi: the packet's modifier2, and pktsize counts at least what was sent.
+    v = uwsgi_vars("GET", "/pid", query="tag=f3")
+    from harness import uwsgi_packet
+    with RawConn(s.uwsgi_addr) as c:
+        packet = uwsgi_packet(v, modifier2=7)
+        c.send(packet)
+        assert c.read_response().status == 200
+    f3 = facts_for(s, "f3")
+    assert f3["m2"] == 7, f3
+    assert f3["pkt"] >= len(packet) - 4, (f3, len(packet))
+
+    # A body that never fully arrives: a read error, counted in rerr and ioerr.
+    with RawConn(s.http_addr) as c:
+        c.send(build_request("POST", "/echo?tag=f4", headers=[("Content-Length", "100")])
+               + b"0123456789")
+        c.sock.shutdown(socket.SHUT_WR)
+        c.wait_closed()
+    f4 = facts_for(s, "f4")
+    assert f4["rerr"] == 1 and f4["ioerr"] >= 1, f4
+
+
+@pytest.mark.parametrize("flag", ["--log-format-strftime", "--logformat-strftime", None])
+def test_ftime_follows_log_date_with_log_format_strftime(spindle, flag):
+    args = ["--http-socket", "127.0.0.1:0", "--wsgi-file", PROBE,
+            "--log-date=%Y.%m.%d", "--log-format", "%(ftime) | %(ltime) %(uri)"]
+    s = spindle(*(args + ([flag] if flag else [])))
+    http_request(s.http_addr, "GET", "/pid?tag=ft")
+    line = line_for(s, "tag=ft", access=False)
+    apache = r"\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}"
+    first = r"\d{4}\.\d\d\.\d\d" if flag else apache  # uWSGI: log-date only with the flag
+    assert re.match(r"^%s \| %s /pid\?tag=ft$" % (first, apache), line), line

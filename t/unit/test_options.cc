@@ -213,6 +213,8 @@ std::optional<std::string> sample_value(const OptionDef& row, const TempDir& dir
       {"log-5xx", "true"},
       {"log-slow", "500"},
       {"log-x-forwarded-for", "true"},
+      {"log-format-strftime", "true"},
+      {"logformat-strftime", "true"},
       {"log-date", "true"},  // a FORMAT would date this binary's later lines
       {"logdate", "yes"},
       {"logger", "stdio"},  // file:PATH would take this binary's log
