@@ -156,8 +156,8 @@ void Protocol::pump_static() {
     AccessRecord r{st.access.vars(), t_.peer_addr(), st.access.line(), st.send.status(),
                    st.send.body_sent()};
     r.cut = res == StaticSend::kError;
-    r.head_bytes = r.cut ? 0 : static_.head().size();
-    r.headers = count_head_fields(static_.head());
+    r.head_bytes = r.cut ? 0 : st.send.head().size();
+    r.headers = count_head_fields(st.send.head());
     r.seconds = took;
     r.worker = t_.worker().id();
     log_request(r);
