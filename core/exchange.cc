@@ -373,7 +373,10 @@ bool Exchange::sendfile(int fd, off_t offset, std::uint64_t count) {
     if (!send(&iov, 1)) return false;
   }
   std::string why;
-  if (!t_.send_file(fd, &offset, count, &body_sent_, &why)) return abort(std::move(why));
+  if (!t_.send_file(fd, &offset, count, &body_sent_, &why)) {
+    t_.reset_on_close();  // short of what the head announced
+    return abort(std::move(why));
+  }
   if (chunked_) {
     iovec iov{const_cast<char*>("\r\n"), 2};
     if (!send(&iov, 1)) return false;

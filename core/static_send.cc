@@ -164,6 +164,7 @@ void Protocol::pump_static() {
   }
   if (res == StaticSend::kError) {
     st.send.reset();
+    t_.reset_on_close();  // the file shrank: short of its Content-Length
     t_.close();
     return;
   }

@@ -400,3 +400,39 @@ def test_answer_to_a_request_whose_body_was_not_read_survives_the_close(srv):
         body, end = read_until_end(c)
     assert len(body) == n, "the answer lost %d bytes (%s)" % (n - len(body), end)
     assert end == "eof"
+
+
+# --- 15. a file that shrinks while it is sent ---------------------------------
+
+SHRINK_APP = '''
+import os
+def application(environ, start_response):
+    f = open(os.path.join(os.path.dirname(__file__), "files", "big.bin"), "rb")
+    start_response("200 OK", [("Content-Type", "application/octet-stream")])
+    return environ["wsgi.file_wrapper"](f)
+'''
+
+
+@pytest.mark.parametrize("path", ["/wrapped", "/s/big.bin"], ids=["file_wrapper", "static-map"])
+def test_file_shrinking_while_sent_resets_the_connection(spindle, tmp_path, path):
+    files = tmp_path / "files"
+    files.mkdir()
+    big = files / "big.bin"
+    size = 48 << 20  # well past what the socket buffers hold
+    with open(big, "wb") as f:
+        f.truncate(size)
+    app = tmp_path / "shrink.py"
+    app.write_text(SHRINK_APP)
+    s = spindle("--http-socket", "127.0.0.1:0", "--wsgi-file", str(app), "--processes", "1",
+                "--static-map", "/s=%s" % files)
+    with RawConn(s.http_addr, timeout=20) as c:
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        c.send(build_request("GET", path))
+        _, status, _, headers, _ = c.read_head()
+        assert status == 200
+        assert dict(headers).get("Content-Length") == str(size), headers
+        with open(big, "r+b") as f:
+            f.truncate(1 << 20)
+        data, end = read_until_end(c)
+    assert len(data) < size
+    assert end == "reset", "a body short of its Content-Length ended with a clean close"
