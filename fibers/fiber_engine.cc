@@ -107,7 +107,7 @@ class FiberEngine final : public Engine {
   std::string_view name() const override { return "fibers"; }
 
   std::size_t reserve_scratch(std::size_t bytes) override {
-    scratch_ = std::min(bytes, pool_.stack_size() / 4) & ~static_cast<std::size_t>(63);
+    scratch_ = std::min(bytes, pool_.stack_size() / 8) & ~static_cast<std::size_t>(63);
     return scratch_;
   }
 

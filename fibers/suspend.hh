@@ -74,7 +74,7 @@ class Engine {
   // data stack) shares pages with the first frames instead of touching pages
   // of its own. The stack's top is page-aligned, so the region's low end lies
   // `bytes` (mod the page size) below a page boundary. Returns the bytes
-  // granted (rounded down to 64, at most a quarter of the stack), or 0 when
+  // granted (rounded down to 64, at most an eighth of the stack), or 0 when
   // the engine's contexts have no stack of their own to share. Call it before
   // the first spawn(); one caller per engine.
   virtual std::size_t reserve_scratch(std::size_t bytes) {

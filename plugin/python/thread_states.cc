@@ -32,13 +32,14 @@ namespace {
 // begins 3.5 KiB into a page (the stack's top is page-aligned): the first
 // 512 bytes of frames share that page with the first 3.5 KiB of C stack. A
 // request parked in spindle.sleep uses about 2.9 KiB of C stack and 0.3 KiB
-// of data stack: one page for both.
+// of data stack: one page for both. A stack too small to spare it all
+// (--fiber-stack-size under 132 KiB: the engine grants at most an eighth)
+// keeps its C frames' room, and CPython allocates the chunk as before.
 constexpr std::size_t kDataStackBytes = 16 * 1024 + 512;
-constexpr std::size_t kMinDataStackBytes = 1024;
 
 void lend_datastack(PyThreadState* ts, fibers::Context* ctx) {
 #if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030E0000
-  if (ctx->scratch == nullptr || ctx->scratch_size < kMinDataStackBytes ||
+  if (ctx->scratch == nullptr || ctx->scratch_size < kDataStackBytes ||
       ts->datastack_chunk != nullptr)
     return;
   auto* chunk = static_cast<_PyStackChunk*>(ctx->scratch);
@@ -154,7 +155,9 @@ bool start_thread_states(const core::Config& cfg, core::Loop& loop, fibers::Engi
   // also switch greenlets themselves (see Runtime::app_switches).
   runtime().app_switches = engine.shares_thread_state();
   if (!engine.shares_thread_state()) {
-    engine.reserve_scratch(kDataStackBytes);
+    // All of it or nothing: a smaller chunk would have CPython allocate and
+    // free a chunk each time a request's frames cross its end.
+    if (engine.reserve_scratch(kDataStackBytes) < kDataStackBytes) engine.reserve_scratch(0);
     obs.on_switch_in = switch_in;
     obs.on_switch_out = switch_out;
   }

@@ -117,6 +117,15 @@ def test_a_parked_request_costs_little_memory(spindle):
     assert per_request <= 10, "%.2f KiB per parked request" % per_request
 
 
+def test_small_fiber_stacks_keep_their_room_for_c_frames(spindle):
+    # Under 132 KiB a stack spares no room for the frame data stack (CPython
+    # allocates it as before): requests still park and answer.
+    srv = sleeper(spindle, 20, "--fiber-stack-size", "64k")
+    results = fetch_concurrently(srv.http_addr, ["/nap?s=0.2"] * 10 + ["/sleep?s=0.2"] * 10,
+                                 timeout=60)
+    assert all(r[0] == 200 for r in results), [r for r in results if r[0] != 200][:3]
+
+
 def run_limited(args, tmp_path, preexec=None, timeout=30):
     p = subprocess.run([spindle_bin()] + [str(a) for a in args], cwd=str(tmp_path),
                        stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout,

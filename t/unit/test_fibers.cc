@@ -84,8 +84,8 @@ void scratch_filler(Context* self) {
 
 void test_scratch_region(void** state) {
   auto engine = make_fiber_engine(4 * kStack);
-  // Capped at a quarter of the stack, rounded down to 64 bytes.
-  assert_int_equal(engine->reserve_scratch(1u << 30), kStack);
+  // Capped at an eighth of the stack, rounded down to 64 bytes.
+  assert_int_equal(engine->reserve_scratch(1u << 30), 4 * kStack / 8);
   assert_int_equal(engine->reserve_scratch(16 * 1024 + 512 + 7), 16 * 1024 + 512);
   Scene scene;
   scene.engine = engine.get();
