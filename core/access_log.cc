@@ -10,6 +10,7 @@
 #include <ctime>
 
 #include "core/log.hh"
+#include "core/log_master.hh"
 #include "core/options.hh"
 
 namespace spindle::core {
@@ -379,6 +380,7 @@ void add_log_options(OptionTable& t) {
          [](std::string_view v) { return set_logger(v, true); }, true});
   t.add({"logger-req", 0, true, "file:PATH", "same as --req-logger",
          [](std::string_view v) { return set_logger(v, true); }, true});
+  add_log_master_options(t);
 }
 
 }  // namespace spindle::core

@@ -24,18 +24,40 @@ bool all_digits(const std::string& s) {
   return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos;
 }
 
-}  // namespace
+std::string g_log_path, g_log_mode;  // of the last log_to_file()
 
-std::string log_to_file(const std::string& path, const std::string& chmod_mode) {
+int open_log_file(const std::string& path, const std::string& chmod_mode, std::string* why) {
   int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-  if (fd < 0) return errno_text("cannot open " + path);
+  if (fd < 0) {
+    *why = errno_text("cannot open " + path);
+    return -1;
+  }
   if (!chmod_mode.empty()) {
     mode_t mode = static_cast<mode_t>(std::strtoul(chmod_mode.c_str(), nullptr, 8));
     if (fchmod(fd, mode) < 0) {
+      *why = errno_text("logfile-chmod " + path);
       close(fd);
-      return errno_text("logfile-chmod " + path);
+      return -1;
     }
   }
+  return fd;
+}
+
+}  // namespace
+
+const std::string& log_file_path() { return g_log_path; }
+
+int reopen_log_file(std::string* why) {
+  if (g_log_path.empty() || g_log_path == "/dev/null") return -1;
+  return open_log_file(g_log_path, g_log_mode, why);
+}
+
+std::string log_to_file(const std::string& path, const std::string& chmod_mode) {
+  std::string why;
+  int fd = open_log_file(path, chmod_mode, &why);
+  if (fd < 0) return why;
+  g_log_path = path;
+  g_log_mode = chmod_mode;
   std::fflush(stdout);
   std::fflush(stderr);
   dup2(fd, STDOUT_FILENO);

@@ -14,6 +14,12 @@ struct Config;
 // FILE, appended; --logfile-chmod applies. Returns "" or the reason.
 std::string log_to_file(const std::string& path, const std::string& chmod_mode);
 
+// The file of the last log_to_file() ("" when the log is the inherited
+// stderr), opened anew (for appending, --logfile-chmod applied): its
+// descriptor, or -1 with *why set.
+const std::string& log_file_path();
+int reopen_log_file(std::string* why);
+
 // --daemonize FILE: the process detaches (fork, setsid, stdin from
 // /dev/null) and logs to FILE. The parent exits 0 once the child is on its
 // own. Returns "" or the reason (in the parent, before forking).

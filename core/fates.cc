@@ -403,10 +403,8 @@ const Rule kRules[] = {
     {"worker-logger*", {U, kLogPlugins}},
     {"logger-list", {U, kBuild}},
     {"loggers-list", {U, kBuild}},
-    {"threaded-logger", {N, "every process writes whole lines with one write(2)"}},
-    {"log-master", {N, "every process writes whole lines with one write(2), so lines never "
-                       "interleave without a log master"}},
-    {"log-master-*", {N, "every process writes whole lines with one write(2)"}},
+    {"log-master-*", {N, "the log master's pipe is a stream, and it keeps each process's "
+                         "lines whole"}},
     {"log-encoder", {U, kLogTuning}},
     {"log-req-encoder", {U, kLogTuning}},
     {"worker-log-*", {U, kLogTuning}},
@@ -558,8 +556,7 @@ const Rule kRules[] = {
     {"limit-as", {U, kLimits}},
     {"max-fd", {U, kLimits}},
     {"touch-workers-reload", {U, kTouch}},
-    {"touch-logreopen", {U, kTouch}},
-    {"log-reopen", {N, "a reload re-executes spindle, which opens --logto anew"}},
+    {"log-reopen", {N, "every reload reopens the log files"}},
     {"chdir2", {U, "would have changed directory after loading the app"}},
     {"unenv", {U, "would have removed an environment variable"}},
 };

@@ -26,9 +26,11 @@ const char* level_name(Level level) {
 }
 
 // Set at option time, before the workers fork; read-only afterwards.
-std::vector<int> g_log_fds;  // --logger file:PATH; empty: stderr
+std::vector<int> g_log_fds;  // --logger file:PATH; empty: g_direct_fd
 std::vector<int> g_req_fds;  // --req-logger file:PATH; empty: as other lines
+std::vector<std::string> g_log_paths, g_req_paths;  // their names, for reopen_log_files()
 std::string g_date_format;   // --log-date FORMAT
+int g_direct_fd = STDERR_FILENO;  // the log without logger files (see set_log_direct_fd)
 
 constexpr std::size_t kPrefixCap = 128;
 
@@ -54,21 +56,29 @@ std::size_t prefix(char* buf, std::size_t cap, const char* level) {
 void emit(char* buf, std::size_t n, std::size_t cap, bool request) {
   if (n >= cap) n = cap - 1;
   buf[n++] = '\n';
-  const std::vector<int>& fds = request && !g_req_fds.empty() ? g_req_fds : g_log_fds;
-  if (fds.empty()) {
-    ssize_t ignored = write(STDERR_FILENO, buf, n);
-    (void)ignored;
-  }
-  for (int fd : fds) {
-    ssize_t ignored = write(fd, buf, n);
-    (void)ignored;
+  log_write_raw(buf, n, request);
+}
+
+void write_all(int fd, const char* buf, std::size_t n) {
+  while (n > 0) {
+    ssize_t k = write(fd, buf, n);
+    if (k < 0 && errno == EINTR) continue;
+    if (k <= 0) return;
+    buf += k;
+    n -= static_cast<std::size_t>(k);
   }
 }
 
-std::string open_log(const std::string& path, std::vector<int>* fds) {
-  int fd = open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+int open_append(const std::string& path) {
+  return open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+}
+
+std::string open_log(const std::string& path, std::vector<int>* fds,
+                     std::vector<std::string>* paths) {
+  int fd = open_append(path);
   if (fd < 0) return "cannot open " + path + ": " + strerror(errno);
   fds->push_back(fd);
+  paths->push_back(path);
   return {};
 }
 
@@ -138,9 +148,50 @@ void log_access_text(std::string_view text, bool raw) {
   write_line("ACCESS", text.data(), text.size(), raw, true);
 }
 
-std::string add_log_file(const std::string& path) { return open_log(path, &g_log_fds); }
+std::string add_log_file(const std::string& path) {
+  return open_log(path, &g_log_fds, &g_log_paths);
+}
 
-std::string add_request_log_file(const std::string& path) { return open_log(path, &g_req_fds); }
+std::string add_request_log_file(const std::string& path) {
+  return open_log(path, &g_req_fds, &g_req_paths);
+}
+
+bool has_request_log_files() { return !g_req_fds.empty(); }
+
+void log_write_raw(const char* buf, std::size_t n, bool request) {
+  const std::vector<int>& fds = request && !g_req_fds.empty() ? g_req_fds : g_log_fds;
+  if (fds.empty()) write_all(g_direct_fd, buf, n);
+  for (int fd : fds) write_all(fd, buf, n);
+}
+
+void set_log_direct_fd(int fd) { g_direct_fd = fd; }
+
+void log_route_to(int req_fd) {
+  for (int fd : g_log_fds) close(fd);
+  for (int fd : g_req_fds) close(fd);
+  g_log_fds.clear();
+  g_req_fds.clear();
+  if (req_fd >= 0) g_req_fds.push_back(req_fd);
+  g_direct_fd = STDERR_FILENO;
+}
+
+std::string reopen_log_files() {
+  std::string failed;
+  auto again = [&failed](std::vector<int>& fds, const std::vector<std::string>& paths) {
+    for (std::size_t i = 0; i < fds.size() && i < paths.size(); ++i) {
+      int fd = open_append(paths[i]);
+      // dup3 swaps the file under the same number: a write in flight on
+      // another thread lands in one file or the other, whole.
+      if (fd < 0 || dup3(fd, fds[i], O_CLOEXEC) < 0) {
+        failed += (failed.empty() ? "" : "; ") + paths[i] + ": " + strerror(errno);
+      }
+      if (fd >= 0) close(fd);
+    }
+  };
+  again(g_log_fds, g_log_paths);
+  again(g_req_fds, g_req_paths);
+  return failed;
+}
 
 void set_log_date_format(std::string format) { g_date_format = std::move(format); }
 

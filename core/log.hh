@@ -32,6 +32,25 @@ void log_access_text(std::string_view text, bool raw);
 std::string add_log_file(const std::string& path);
 std::string add_request_log_file(const std::string& path);
 
+bool has_request_log_files();
+
+// Writes bytes that are whole lines already to where lines go (the access
+// log's files for request lines, else the --logger files, else the direct
+// descriptor): the log master's writer uses it for the children's lines.
+void log_write_raw(const char* buf, std::size_t n, bool request);
+
+// Where lines go when no --logger file is set: stderr by default; the log
+// master's own descriptor of the log in a master whose stderr is the pipe.
+void set_log_direct_fd(int fd);
+
+// In a child of a log master: lines go to stderr (the pipe), access lines to
+// req_fd (or stderr when -1); the logger files are closed in the child.
+void log_route_to(int req_fd);
+
+// Reopens the --logger / --req-logger files by name onto the same
+// descriptors. "" or what failed.
+std::string reopen_log_files();
+
 // --log-date FORMAT: the prefix's time is strftime(FORMAT) instead of
 // "2026-01-31 12:00:00.000".
 void set_log_date_format(std::string format);

@@ -12,6 +12,7 @@
 #include "core/deadline.hh"
 #include "core/lifecycle.hh"
 #include "core/log.hh"
+#include "core/log_master.hh"
 #include "core/procname.hh"
 #include "core/stats.hh"
 #include "core/stats_server.hh"
@@ -135,6 +136,7 @@ pid_t Master::spawn(int id, int start_failures) {
     return -1;
   }
   if (pid == 0) {
+    log_master::child_side();
     sigprocmask(SIG_UNBLOCK, &signals_, nullptr);
     close_stats_server();
     set_procname(procname_for(cfg_, id));
@@ -231,7 +233,9 @@ bool Master::reexec() {
   if (!g_start_dir.empty() && chdir(g_start_dir.c_str()) < 0)
     log(Level::kWarn, "reload: chdir %s: %s", g_start_dir.c_str(), strerror(errno));
   life_.stop();  // the new master starts its own daemons
+  log_master::stop(true);  // the new master reads on from the same pipes
   execv("/proc/self/exe", argv_);
+  log_master::resume_after_failed_exec();
   log(Level::kError, "reload: exec failed (%s); starting new workers from this master",
       strerror(errno));
   unsetenv("SPINDLE_LISTEN_FDS");
@@ -296,6 +300,7 @@ void Master::chain_reload() {
     return;
   }
   log(Level::kInfo, "reload: SIGHUP, replacing the workers one by one (lazy-apps)");
+  reopen_logs("reload");  // as the re-executed master does: the new workers get the new file
   chain_.clear();
   for (int id = cfg_.processes; id >= 1; --id) chain_.push_back(id);
   chain_next();
@@ -462,6 +467,10 @@ int Master::run() {
   for (int s : {SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP}) sigaddset(&signals_, s);
   sigprocmask(SIG_BLOCK, &signals_, nullptr);
 
+  if (std::string why = log_master::start(); !why.empty()) {
+    log(Level::kError, "%s", why.c_str());
+    return 1;
+  }
   if (!life_.master_start()) return 1;
   for (int id = 1; id <= cfg_.processes; ++id) spawn(id);
   adopt_old_workers();
@@ -485,9 +494,11 @@ int Master::run() {
     check_chain();
     spawn_due();
     if (!stopping_ && life_.touched()) reload();
+    if (log_master::touched()) reopen_logs("touch-logreopen");
     life_.respawn_daemons();
     check_recycle();
   }
+  log_master::stop(false);  // the workers' last lines first
   log(Level::kInfo, "stopped");
   return 0;
 }

@@ -16,6 +16,7 @@
 #include "core/limits.hh"
 #include "core/listener.hh"
 #include "core/log.hh"
+#include "core/log_master.hh"
 #include "core/master.hh"
 #include "core/options.hh"
 #include "core/plugin.hh"
@@ -68,6 +69,7 @@ std::string engine_list(bool loops) {
 
 int run_server(int argc, char** argv) {
   static Config cfg;
+  log_master::adopt_after_exec();  // before anything is logged
   if (!plugins_error().empty()) {
     fprintf(stderr, "spindle: %s\n", plugins_error().c_str());
     return 1;

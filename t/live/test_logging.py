@@ -1,10 +1,12 @@
 """The access log and the logging options: the default line (user agent,
 referer, bytes actually sent, escaping), uWSGI's --log-format variables,
 --log-4xx/--log-5xx/--log-slow with --disable-logging, --log-x-forwarded-for,
---log-date, --logger/--req-logger file:PATH."""
+--log-date, --logger/--req-logger file:PATH, --log-master, --touch-logreopen
+and the log files reopened at reload."""
 
 import os
 import re
+import signal
 import socket
 
 import pytest
@@ -309,3 +311,107 @@ def test_ftime_follows_log_date_with_log_format_strftime(spindle, flag):
     apache = r"\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}"
     first = r"\d{4}\.\d\d\.\d\d" if flag else apache  # uWSGI: log-date only with the flag
     assert re.match(r"^%s \| %s /pid\?tag=ft$" % (first, apache), line), line
+
+
+# --- the log master -----------------------------------------------------------
+
+PARTIAL_APP = '''
+import os, spindle
+
+def application(environ, start_response):
+    tag = environ["QUERY_STRING"].encode()
+    os.write(2, b"begin-" + tag)  # half a line, straight to fd 2
+    spindle.sleep(0.2)
+    os.write(2, b"-end\\n")
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"ok"]
+'''
+
+
+def fd2_of(pid):
+    return os.readlink("/proc/%d/fd/2" % pid)
+
+
+def test_log_master_keeps_each_workers_lines_whole(spindle, tmp_path):
+    # Three workers write half a line each, then the rest 0.2 s later: through
+    # the master, every line comes out whole.
+    app = tmp_path / "partial.py"
+    app.write_text(PARTIAL_APP)
+    s = spindle("--http-socket", "127.0.0.1:0", "--wsgi-file", str(app), "--processes", "3",
+                "--log-master")
+    for pid in s.worker_pids().values():
+        assert fd2_of(pid).startswith("socket:"), fd2_of(pid)
+    import concurrent.futures
+    tags = ["t%d" % i for i in range(9)]
+    with concurrent.futures.ThreadPoolExecutor(9) as pool:
+        for r in pool.map(lambda t: http_request(s.http_addr, "GET", "/?" + t), tags):
+            assert r.status == 200
+    for t in tags:
+        s.wait_for_log(r"(?m)^begin-%s-end$" % t)
+        line_for(s, "/?%s " % t)
+    assert not re.search(r"begin-t\d+begin", s.log_text())
+
+
+def test_log_master_survives_a_reload(spindle):
+    s = spindle("--http-socket", "127.0.0.1:0", "--wsgi-file", PROBE, "--processes", "2",
+                "--log-master")
+    old = set(s.worker_pids().values())
+    http_request(s.http_addr, "GET", "/pid?tag=lm-before")
+    line_for(s, "tag=lm-before")
+    s.signal(signal.SIGHUP)
+    wait_until(lambda: len(set(s.worker_pids().values()) - old) == 2, 30, what="new workers")
+    for pid in set(s.worker_pids().values()) - old:
+        assert fd2_of(pid).startswith("socket:")
+    for i in range(4):
+        http_request(s.http_addr, "GET", "/pid?tag=lm-after%d" % i)
+        line_for(s, "tag=lm-after%d" % i)
+
+
+@pytest.mark.parametrize("how", ["logto", "logger"])
+def test_touch_logreopen_after_logrotate_moves_the_file(spindle, tmp_path, how):
+    # logrotate's way: move the file, touch the trigger; every process's
+    # later lines go to the new file.
+    log = str(tmp_path / "app.log")
+    trigger = tmp_path / "reopen"
+    trigger.write_text("")
+    where = ["--logto", log] if how == "logto" else ["--logger", "file:" + log]
+    s = spindle("--http-socket", "127.0.0.1:0", "--wsgi-file", PROBE, "--processes", "2",
+                "--touch-logreopen", str(trigger), *where, start=False)
+    s.read_path = log
+    s.start()
+    http_request(s.http_addr, "GET", "/pid?tag=rot-before")
+    line_for(s, "tag=rot-before")
+    os.rename(log, log + ".1")
+    http_request(s.http_addr, "GET", "/pid?tag=rot-moved")
+    st = os.stat(str(trigger))
+    os.utime(str(trigger), ns=(st.st_atime_ns, st.st_mtime_ns + 2_000_000_000))
+    s.wait_for_log(r"touch-logreopen: log reopened", timeout=15)
+    for i in range(6):  # enough to reach both workers
+        http_request(s.http_addr, "GET", "/pid?tag=rot-after%d" % i)
+        line_for(s, "tag=rot-after%d" % i)
+    with open(log + ".1") as f:
+        old = f.read()
+    assert "tag=rot-before" in old and "tag=rot-moved" in old
+    assert "rot-after" not in old and "rot-before" not in s.log_text()
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_every_reload_reopens_the_log_file(spindle, tmp_path, lazy):
+    # uWSGI reopens on reload only with log-reopen; spindle always does, both
+    # when the master re-executes itself and when --lazy-apps replaces the
+    # workers one by one.
+    log = str(tmp_path / "app.log")
+    s = spindle("--http-socket", "127.0.0.1:0", "--wsgi-file", PROBE, "--logto", log,
+                *(["--lazy-apps"] if lazy else []), start=False)
+    s.read_path = log
+    s.start()
+    old = set(s.worker_pids().values())
+    os.rename(log, log + ".1")
+    s.signal(signal.SIGHUP)
+    wait_until(lambda: set(s.worker_pids().values()) - old, 30, what="a new worker in the new file")
+    for pid in old:  # an old worker still serving writes the old file until it exits
+        s.wait_for_log(r"worker \d+ \(pid %d\) exited" % pid, timeout=30)
+    http_request(s.http_addr, "GET", "/pid?tag=reopened")
+    line_for(s, "tag=reopened")
+    with open(log + ".1") as f:
+        assert "tag=reopened" not in f.read()

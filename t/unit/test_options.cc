@@ -214,6 +214,10 @@ std::optional<std::string> sample_value(const OptionDef& row, const TempDir& dir
       {"log-slow", "500"},
       {"log-x-forwarded-for", "true"},
       {"log-format-strftime", "true"},
+      {"log-master", "true"},
+      {"threaded-logger", "true"},
+      {"log-master-bufsize", "65536"},
+      {"touch-logreopen", "/tmp/spindle-touch-logreopen"},
       {"logformat-strftime", "true"},
       {"log-date", "true"},  // a FORMAT would date this binary's later lines
       {"logdate", "yes"},
