@@ -26,7 +26,11 @@ namespace {
 // this first one is never popped (push_chunk's rule: frames start at
 // data[1]), and it is detached before the thread state is cleared, so CPython
 // never frees it. These are CPython's own thread-state fields (3.11-3.13,
-// cpython/pystate.h), set before any frame exists.
+// cpython/pystate.h), set before any frame exists. The one path that still
+// could hand such a chunk to CPython's free is os.fork() from a request: the
+// child drops the other cores' thread states, and should that free their
+// chunks, the munmap of one in a fiber stack fails harmlessly (EINVAL: it
+// does not start on a page boundary).
 //
 // 16.5 KiB: CPython's own chunk size, and 512 bytes more so that the chunk
 // begins 3.5 KiB into a page (the stack's top is page-aligned): the first
