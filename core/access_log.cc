@@ -12,6 +12,7 @@
 #include "core/log.hh"
 #include "core/log_master.hh"
 #include "core/options.hh"
+#include "core/scheduler.hh"
 
 namespace spindle::core {
 
@@ -125,6 +126,11 @@ std::vector<Chunk> parse_format(std::string_view f) {
   return out;
 }
 
+Exchange* current_exchange() {
+  Core* c = current_core_ptr();
+  return c ? c->ex : nullptr;
+}
+
 std::string_view find(std::span<const Var> vars, std::string_view name) {
   for (const Var& v : vars)
     if (v.name == name) return v.value;
@@ -229,7 +235,9 @@ void append_field(std::string* out, const Chunk& c, const AccessRecord& r, doubl
     case Field::kVsz: append_num(out, mem.vsz); break;
     case Field::kRssM: append_num(out, mem.rss / 1024 / 1024); break;
     case Field::kVszM: append_num(out, mem.vsz / 1024 / 1024); break;
-    case Field::kUnknown: break;  // a uWSGI logvar the app never set
+    case Field::kUnknown:  // a logvar: what the app set, if it did
+      append_escaped(out, find(r.logvars, c.text));
+      break;
   }
   if (out->size() == before) out->push_back('-');
 }
@@ -280,6 +288,39 @@ void log_request(const AccessRecord& r) {
   quoted(&line, find(r.vars, "HTTP_USER_AGENT"));
   if (r.cut) line.append(" (cut off)");
   log_access_text(line, false);
+}
+
+bool set_request_logvar(std::string_view name, std::string_view value) {
+  Exchange* ex = current_exchange();
+  if (!ex) return false;
+  // Views into the store are rebuilt after every change: it may move.
+  bool found = false;
+  for (std::size_t i = 0; i < ex->logvars.store.size(); i += 2) {
+    if (ex->logvars.store[i] == name) {
+      ex->logvars.store[i + 1].assign(value);
+      found = true;
+    }
+  }
+  if (!found) {
+    ex->logvars.store.emplace_back(name);
+    ex->logvars.store.emplace_back(value);
+  }
+  ex->logvars.view.clear();
+  for (std::size_t i = 0; i < ex->logvars.store.size(); i += 2)
+    ex->logvars.view.push_back({ex->logvars.store[i], ex->logvars.store[i + 1]});
+  return true;
+}
+
+bool get_request_logvar(std::string_view name, std::string* value) {
+  Exchange* ex = current_exchange();
+  if (!ex) return false;
+  for (const Var& v : ex->logvars.view) {
+    if (v.name == name) {
+      value->assign(v.value);
+      return true;
+    }
+  }
+  return false;
 }
 
 int count_head_fields(std::string_view head) {

@@ -42,7 +42,14 @@ struct AccessRecord {
   int read_errors = 0;           // failed body reads
   std::uint32_t switches = 0;    // times the request's core was resumed
   std::uint8_t modifier2 = 0;    // the uwsgi packet's modifier2 (0 on HTTP)
+  std::span<const Var> logvars;  // what the app set (uwsgi.set_logvar)
 };
+
+// uWSGI's request log variables (uwsgi.set_logvar / get_logvar): a name
+// that is no other %(variable) prints what the app set for it. From inside
+// a core only; false outside a request.
+bool set_request_logvar(std::string_view name, std::string_view value);
+bool get_request_logvar(std::string_view name, std::string* value);
 
 // The header fields in a response head ("HTTP/1.1 200 OK\r\n...\r\n\r\n").
 int count_head_fields(std::string_view head);

@@ -73,6 +73,8 @@ void Exchange::reset() {
   error_.clear();
   head_bytes_ = 0;
   head_fields_count_ = read_errors_ = 0;
+  logvars.store.clear();
+  logvars.view.clear();
   switches_at_start_ = core_ ? core_->switches : 0;
   req.modifier2 = 0;
   written_at_start_ = t_.bytes_written();
@@ -96,6 +98,7 @@ void Exchange::record_done() {
   r.read_errors = read_errors_;
   r.switches = core_->switches - switches_at_start_ + 1;  // + the one that started it
   r.modifier2 = req.modifier2;
+  r.logvars = logvars.view;
   r.core = core_->id;
   r.worker = t_.worker().id();
   log_request(r);

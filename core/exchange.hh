@@ -24,6 +24,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace spindle::core {
 
@@ -156,6 +157,14 @@ class Exchange {
     std::uint8_t modifier2 = 0;  // the uwsgi packet's (0 on HTTP), for the access log
   };
   Request req;
+
+  // What the app set with uwsgi.set_logvar() (core/access_log.cc): owned
+  // names and values, in pairs, and the view of them the access log reads.
+  struct LogVars {
+    std::vector<std::string> store;
+    std::vector<Var> view;
+  };
+  LogVars logvars;
 
   // For the protocol: records why a read failed; the connection will not be
   // reused.

@@ -335,6 +335,8 @@ int current_core() {
   return c ? c->id : -1;
 }
 
+Core* current_core_ptr() { return g_scheduler ? g_scheduler->current() : nullptr; }
+
 void forget_fd(IoWatcher& w) { g_scheduler->loop().io_close(w); }
 
 }  // namespace spindle::core

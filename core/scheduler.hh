@@ -46,6 +46,9 @@ struct Core {
   std::int64_t ran_since_ms = 0;  // coarse clock at the first of them (0: not read yet)
 };
 
+// The core running now on this thread, or null (loop side, no scheduler).
+Core* current_core_ptr();
+
 class Scheduler {
  public:
   Scheduler(Loop& loop, fibers::Engine& engine, WorkerSlot* slot);

@@ -15,6 +15,7 @@
 
 #include <string>
 
+#include "core/access_log.hh"
 #include "core/log.hh"
 #include "core/park.hh"
 #include "plugin/python/python.hh"
@@ -243,7 +244,32 @@ PyObject* m_run_on_core(PyObject*, PyObject* fn) {
   Py_RETURN_NONE;
 }
 
+// uwsgi.set_logvar / get_logvar: the request's log variables (strings).
+PyObject* m_set_logvar(PyObject*, PyObject* args) {
+  const char *k, *v;
+  Py_ssize_t kn, vn;
+  if (!PyArg_ParseTuple(args, "s#s#", &k, &kn, &v, &vn)) return nullptr;
+  if (!on_main_thread() ||
+      !core::set_request_logvar({k, static_cast<std::size_t>(kn)}, {v, static_cast<std::size_t>(vn)})) {
+    PyErr_SetString(PyExc_RuntimeError, "set_logvar() outside a request");
+    return nullptr;
+  }
+  Py_RETURN_NONE;
+}
+
+PyObject* m_get_logvar(PyObject*, PyObject* args) {
+  const char* k;
+  Py_ssize_t kn;
+  if (!PyArg_ParseTuple(args, "s#", &k, &kn)) return nullptr;
+  std::string value;
+  if (!on_main_thread() || !core::get_request_logvar({k, static_cast<std::size_t>(kn)}, &value))
+    Py_RETURN_NONE;
+  return PyUnicode_DecodeLatin1(value.data(), static_cast<Py_ssize_t>(value.size()), "replace");
+}
+
 PyMethodDef methods[] = {
+    {"_set_logvar", m_set_logvar, METH_VARARGS, "_set_logvar(name, value): see uwsgi.set_logvar."},
+    {"_get_logvar", m_get_logvar, METH_VARARGS, "_get_logvar(name): see uwsgi.get_logvar."},
     {"worker_id", m_worker_id, METH_NOARGS, "worker_id(): this worker's number (1..processes)."},
     {"core_id", m_core_id, METH_NOARGS,
      "core_id(): the async core serving this request, -1 outside a request."},

@@ -415,3 +415,28 @@ def test_every_reload_reopens_the_log_file(spindle, tmp_path, lazy):
     line_for(s, "tag=reopened")
     with open(log + ".1") as f:
         assert "tag=reopened" not in f.read()
+
+
+LOGVAR_APP = '''
+import uwsgi
+
+def application(environ, start_response):
+    uwsgi.set_logvar("foo", "bar")
+    uwsgi.set_logvar("worker_id", str(uwsgi.worker_id()))
+    uwsgi.set_logvar("foo", uwsgi.get_logvar("foo") + "2")
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [repr(uwsgi.get_logvar("nope")).encode()]
+'''
+
+
+def test_logvars_set_by_the_app(spindle, tmp_path):
+    # uWSGI's LogFormat example: user-defined variables live for one request.
+    app = tmp_path / "logvars.py"
+    app.write_text(LOGVAR_APP)
+    s = spindle("--http-socket", "127.0.0.1:0", "--wsgi-file", str(app), "--log-format",
+                'worker id = %(worker_id) for request "%(method) %(uri) %(proto)" '
+                'test = %(foo) unset = %(bar)')
+    r = http_request(s.http_addr, "GET", "/?tag=lv")
+    assert r.body == b"None"
+    line = line_for(s, "tag=lv", access=False)
+    assert line == 'worker id = 1 for request "GET /?tag=lv HTTP/1.1" test = bar2 unset = -', line

@@ -39,6 +39,16 @@ def worker_id():
     return spindle.worker_id()
 
 
+def set_logvar(key, value):
+    """Sets the request's log variable `key`: `--log-format` prints it as %(key)."""
+    spindle._set_logvar(str(key), str(value))
+
+
+def get_logvar(key):
+    """The request's log variable `key` (set_logvar), or None."""
+    return spindle._get_logvar(str(key))
+
+
 def mule_id():
     """0: spindle has no mules, so the code is never running in one."""
     return 0
