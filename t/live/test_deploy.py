@@ -1,9 +1,11 @@
 """Deployments moved from uWSGI: the ini files of examples/deploy/ started
 as they are, sockets with their owners and modes, the change of user, the
-pidfile, --vacuum, log files, and addresses refused before anything binds."""
+pidfile, --vacuum, log files (and a daemon's log after logrotate), and
+addresses refused before anything binds."""
 
 import os
 import pwd
+import re
 import shutil
 import signal
 import subprocess
@@ -267,3 +269,39 @@ def test_auto_procname_and_prefix(spindle, tmp_path):
     wait_until(lambda: len(set(s.worker_pids().values()) - old) >= 2, 30, what="reload")
     assert requests.get(s.url, timeout=10).status_code == 200
     assert cmdline(s.pid) == "mysite spindle master"
+
+
+def test_daemonize_touch_logreopen_after_logrotate(tmp_path):
+    # A daemon that logrotate serves: the file is moved, the trigger
+    # touched (postrotate), and the later lines of every process go to a
+    # new file of the same name.
+    from harness import http_request, pid_alive, spindle_bin
+    log, pidfile, trigger = tmp_path / "d.log", tmp_path / "d.pid", tmp_path / "reopen"
+    trigger.write_text("")
+    rc = subprocess.call([spindle_bin(), "--http-socket", "127.0.0.1:0", "--processes", "2",
+                          "--wsgi-file", example("probe.py"), "--daemonize", str(log),
+                          "--pidfile", str(pidfile), "--touch-logreopen", str(trigger)],
+                         cwd=str(tmp_path), stdin=subprocess.DEVNULL)
+    assert rc == 0
+    wait_until(lambda: log.exists() and log.read_text().count(" ready") >= 2, 30,
+               what="two workers ready in the daemon's log")
+    pid = read_pid(str(pidfile))
+    try:
+        addr = re.search(r"bound http-socket (\S+)", log.read_text()).group(1)
+        host, port = addr.rsplit(":", 1)
+        http_request((host, int(port)), "GET", "/pid?tag=d-before")
+        wait_until(lambda: "tag=d-before" in log.read_text(), 10, what="first access line")
+        os.rename(str(log), str(log) + ".1")
+        st = os.stat(str(trigger))
+        os.utime(str(trigger), ns=(st.st_atime_ns, st.st_mtime_ns + 2_000_000_000))
+        wait_until(lambda: log.exists() and "log reopened" in log.read_text(), 15,
+                   what="the reopened log")
+        for i in range(6):
+            http_request((host, int(port)), "GET", "/pid?tag=d-after%d" % i)
+        wait_until(lambda: log.read_text().count("tag=d-after") == 6, 10,
+                   what="every later access line in the new file")
+        with open(str(log) + ".1") as f:
+            assert "d-after" not in f.read()
+    finally:
+        os.kill(pid, signal.SIGTERM)
+        wait_until(lambda: not pid_alive(pid), 20, what="the daemon to stop")
