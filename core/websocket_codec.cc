@@ -162,6 +162,7 @@ bool valid_close_code(int code) {
   switch (code) {
     case 1000: case 1001: case 1002: case 1003: case 1007: case 1008:
     case 1009: case 1010: case 1011:
+    case 1012: case 1013: case 1014:  // registered with IANA after RFC 6455
       return true;
     default:
       return false;  // 1004-1006 and 1015 are never sent; the rest reserved

@@ -325,7 +325,10 @@ def test_binary_is_not_checked_as_utf8(server):
 
 # -- the close handshake ------------------------------------------------------
 
-VALID_CLOSE = [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 3000, 3999, 4000, 4999]
+# RFC 6455's codes, the three IANA registered later (1012 service restart,
+# 1013 try again later, 1014 bad gateway), registered and private ones.
+VALID_CLOSE = [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000,
+               3999, 4000, 4999]
 INVALID_CLOSE = [0, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535]
 
 

@@ -137,6 +137,9 @@ void test_close_payload_and_codes(void**) {
   assert_true(ws::close_payload(1000, long_reason).size() <= 125);
   assert_true(ws::valid_close_code(1000));
   assert_true(ws::valid_close_code(1011));
+  assert_true(ws::valid_close_code(1012));  // service restart
+  assert_true(ws::valid_close_code(1014));  // bad gateway
+  assert_false(ws::valid_close_code(1016));
   assert_true(ws::valid_close_code(3000));
   assert_true(ws::valid_close_code(4999));
   assert_false(ws::valid_close_code(1005));
