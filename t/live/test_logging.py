@@ -337,8 +337,10 @@ def test_log_master_keeps_each_workers_lines_whole(spindle, tmp_path):
     # the master, every line comes out whole.
     app = tmp_path / "partial.py"
     app.write_text(PARTIAL_APP)
+    # One core per worker: two requests of one process would mix their
+    # halves in that process already.
     s = spindle("--http-socket", "127.0.0.1:0", "--wsgi-file", str(app), "--processes", "3",
-                "--log-master")
+                "--async", "1", "--log-master")
     for pid in s.worker_pids().values():
         assert fd2_of(pid).startswith("socket:"), fd2_of(pid)
     import concurrent.futures
