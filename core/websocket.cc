@@ -3,6 +3,8 @@
 // (reading, parsing, the send queue) is websocket_io.cc. See websocket.hh.
 #include "core/websocket.hh"
 
+#include <sys/socket.h>
+
 #include "core/exchange.hh"
 #include "core/log.hh"
 #include "core/park.hh"
@@ -95,6 +97,7 @@ WebSocket::Recv WebSocket::recv(std::string* msg, bool* binary, bool wait, Deadl
       // more: the app answers a message before a bad frame after it closes.
       parse_pending_ = false;
       parse_leftover();
+      read_paused_ = read_paused_ && has_ready_;
       update_interest();
     }
     if (has_ready_) {
@@ -103,6 +106,7 @@ WebSocket::Recv WebSocket::recv(std::string* msg, bool* binary, bool wait, Deadl
       *binary = ready_binary_;
       has_ready_ = false;
       parse_pending_ = t_.in_start < t_.in_end;
+      read_paused_ = parse_pending_ && read_paused_;
       update_interest();
       return Recv::kMessage;
     }
@@ -190,8 +194,22 @@ void WebSocket::finish(int code) {
     waiting_ = Waiting::kDrained;
     Wake why = park_until_woken(until);
     waiting_ = Waiting::kNone;
+    if (why == Wake::kCancelled) return;
+  }
+  if (gone_ || peer_eof_ || queued() > 0) return;
+  ::shutdown(t_.fd(), SHUT_WR);
+  lingering_ = true;
+  discard_input();
+  const Deadline linger = Deadline::after(kLinger);
+  while (lingering_ && !linger.passed()) {
+    update_interest();
+    waiting_ = Waiting::kPeerDone;
+    Wake why = park_until_woken(linger);
+    waiting_ = Waiting::kNone;
     if (why == Wake::kCancelled) break;
   }
+  lingering_ = false;
+  update_interest();
 }
 
 // The keep-alive. Re-armed only here: reads just note the time.

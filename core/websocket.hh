@@ -93,8 +93,13 @@ class WebSocket final : public Upgraded {
   void close(int code, std::string_view reason);
 
   // The request ends (owner core): close(code), then waits up to the send
-  // timeout for the queue to reach the socket.
+  // timeout for the queue to reach the socket, then (a lingering close)
+  // sends FIN and discards what the client still sends until its EOF, for
+  // at most kLinger seconds: closing with unread input would send a reset
+  // that can destroy the close frame before the client reads it.
   void finish(int code);
+
+  static constexpr double kLinger = 1.0;
 
   bool open() const { return !closed_; }
   // The code of the client's close frame (0: none came).
@@ -109,10 +114,11 @@ class WebSocket final : public Upgraded {
   void on_events(int revents) override;
 
  private:
-  enum class Waiting { kNone, kMessage, kRoom, kDrained };
+  enum class Waiting { kNone, kMessage, kRoom, kDrained, kPeerDone };
 
   // websocket_io.cc: the loop side.
   void read_input();
+  void discard_input();
   // Parses p[0..n), stopping once a message is ready or the websocket
   // closed; returns the bytes used.
   std::size_t parse(char* p, std::size_t n);
@@ -150,6 +156,9 @@ class WebSocket final : public Upgraded {
   bool ready_binary_ = false;
   bool has_ready_ = false;
   bool parse_pending_ = false;  // bytes after the last message wait for the next recv()
+  bool read_paused_ = false;    // the watcher stopped reading until the app catches up
+  bool peer_eof_ = false;       // the client sent its last byte
+  bool lingering_ = false;      // finish(): discarding input until the client's EOF
 
   // Output: whole frames, from out_off_.
   std::string out_;

@@ -34,7 +34,16 @@ void release(std::string& s) {
 
 void WebSocket::on_events(int revents) {
   if (revents & kWrite) flush_queue();
-  if (revents & kRead) read_input();
+  if (lingering_) {
+    if (revents & kRead) discard_input();
+    return update_interest();
+  }
+  if (revents & kRead) {
+    // Bytes while a message still waits for the app: stop watching until
+    // it takes it. Only then: the usual echo never changes the interest.
+    if (has_ready_ || parse_pending_) read_paused_ = true;
+    read_input();
+  }
   update_interest();
 }
 
@@ -49,6 +58,7 @@ void WebSocket::read_input() {
     // The client sends no more, but may still read: the close frame the
     // app's return sends can reach it.
     closed_ = true;
+    peer_eof_ = true;
     why_ = "client closed the connection";
     return wake_owner(Waiting::kMessage);
   }
@@ -64,6 +74,19 @@ void WebSocket::read_input() {
   }
   std::size_t used = parse(scratch, n);
   if (used < n && !closed_) t_.in.append(scratch + used, n - used, t_.in_start, t_.in_end);
+}
+
+void WebSocket::discard_input() {
+  char* scratch = Transport::scratch();
+  for (int reads = 0; reads < 16; ++reads) {  // a fast sender cannot hold the loop
+    ssize_t r = ::read(t_.fd(), scratch, Transport::kScratch);
+    if (r > 0) continue;
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0 && errno == EAGAIN) return;
+    lingering_ = false;  // EOF or an error: the client is done
+    peer_eof_ = true;
+    return wake_owner(Waiting::kPeerDone);
+  }
 }
 
 void WebSocket::parse_leftover() {
@@ -267,7 +290,7 @@ void WebSocket::update_interest() {
   if (!taken_over_) return;
   int want = kNone;
   if (!gone_) {
-    if (!has_ready_ && !parse_pending_ && !closed_) want |= kRead;
+    if ((!read_paused_ && !closed_) || lingering_) want |= kRead;
     if (queued() > 0) want |= kWrite;
   }
   t_.watch(want);
