@@ -402,7 +402,6 @@ class Scenario:
     measure: Callable[["Scenario", Settings, Optional[Running]], dict] = measure_wrk
     kind: str = "wrk"              # which table: wrk, parked, switch, probe
     env: dict = dataclasses.field(default_factory=dict)  # added to the server's environment
-    sender_path: str = ""          # websocket rows: the path of the client that sends (ws_rows.py)
 
 
 def run_scenario(sc: Scenario, st: Settings) -> dict:

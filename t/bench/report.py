@@ -298,8 +298,8 @@ WS_TEXT = [
     "uWSGI) and `ws_idle_gevent.py` echo what they get; `ws_broadcast_gevent.py` keeps a set "
     "of gevent-websocket objects and sends in a loop; `ws_broadcast_uwsgi.py` wakes each "
     "request's greenlet with a gevent Event (uWSGI 2.0's `websocket_send` acts on the calling "
-    "request only); `ws_broadcast_spindle.py` resumes each listener's core "
-    "(`spindle.suspend`/`resume`), which sends on its own websocket.",
+    "request only); `ws_broadcast_spindle.py` keeps a set of `spindle.websocket()` objects "
+    "and sends in a loop, as the gevent app does.",
 ]
 
 
@@ -371,9 +371,7 @@ def write_results(st: Settings, rows, table, comp, pair_lines=()) -> None:
                              f"{st.warmup:g} s warm-up with the same arguments)")
             elif sc.kind.startswith("ws-"):
                 lines.append(f"  - load: {SOCKETS:,} websockets from `t/bench/ws_clients.py` "
-                             f"processes (`{sc.path}`"
-                             + (f"; the sender on `{sc.sender_path}`" if sc.sender_path else "")
-                             + ")")
+                             f"processes (`{sc.path}`)")
             elif sc.kind == "parked":
                 lines.append(f"  - load: {PARKED:,} connections from the benchmark process, "
                              f"each sending `GET /?s={SLEEP_S}` (after a {st.warmup:g} s "

@@ -76,34 +76,31 @@ PARK_CORES = APPS / "park_cores.py"
 UWSGI_PARKED = ["--async", "10000", "--greenlet", "--max-fd", "20000", "--listen", "1024"]
 GUNICORN_PARKED = ["-k", "gevent", "--worker-connections", "10000", "--backlog", "4096"]
 
-# Websockets: 10,000 open on one worker (ws_rows.py). spindle closes a
-# websocket silent for --socket-timeout (30 s) until its idle ping is there;
-# the rows last longer than that, so it is raised. uWSGI pings every 30 s
-# and the clients answer; gevent-websocket does not ping.
+# Websockets: 10,000 open on one worker (ws_rows.py). spindle and uWSGI
+# ping a silent websocket every 30 s and the clients answer; gevent-websocket
+# does not ping.
 WS_IDLE = APPS / "ws_idle.py"                    # uWSGI's API: spindle and uWSGI alike
 WS_IDLE_GEVENT = APPS / "ws_idle_gevent.py"
 WS_BCAST_SPINDLE = APPS / "ws_broadcast_spindle.py"
 WS_BCAST_GEVENT = APPS / "ws_broadcast_gevent.py"
 WS_BCAST_UWSGI = APPS / "ws_broadcast_uwsgi.py"
 WS_BODY = b"ws\n"
-SPINDLE_WS = ["--async", "10000", "--listen", "4096", "--socket-timeout", "600",
-              "--worker-reload-mercy", "1"]
+SPINDLE_WS = ["--async", "10000", "--listen", "4096", "--worker-reload-mercy", "1"]
 GUNICORN_WS = ["-k", "geventwebsocket.gunicorn.workers.GeventWebSocketWorker",
                "--worker-connections", "10000", "--backlog", "4096"]
 UWSGI_WS = ["--gevent", "10000", "--listen", "4096", "--max-fd", "20000"]
 
 
-def ws_rows(kind: str, spindle_app, gevent_app, uwsgi_app, greenlet: bool = False,
-            sender_path: str = "") -> list[Scenario]:
+def ws_rows(kind: str, spindle_app, gevent_app, uwsgi_app,
+            greenlet: bool = False) -> list[Scenario]:
     """One websocket row per server: spindle (and spindle --greenlet), gunicorn's
-    GeventWebSocketWorker, uWSGI --gevent; sender_path: spindle's sending client's path."""
+    GeventWebSocketWorker, uWSGI --gevent."""
     gl = [Scenario(f"{kind}/spindle-greenlet", "spindle --async 10000 --greenlet", spindle_app,
                    with_counter(start_spindle([*SPINDLE_WS, "--greenlet"])), expect=WS_BODY,
-                   kind=kind, sender_path=sender_path)] if greenlet else []
+                   kind=kind)] if greenlet else []
     return [
         Scenario(f"{kind}/spindle", "spindle --async 10000 (ev, fibers)", spindle_app,
-                 with_counter(start_spindle(SPINDLE_WS)), expect=WS_BODY, kind=kind,
-                 sender_path=sender_path),
+                 with_counter(start_spindle(SPINDLE_WS)), expect=WS_BODY, kind=kind),
         *gl,
         Scenario(f"{kind}/gunicorn-gevent", "gunicorn -k GeventWebSocketWorker", gevent_app,
                  with_counter(start_gunicorn(GUNICORN_WS, stop_signal=signal.SIGQUIT)),
@@ -198,7 +195,7 @@ SCENARIOS: list[Scenario] = [
              measure=measure_cores, kind="parked"),
     # --- 10,000 websockets on one worker: RSS per idle websocket; one broadcast to all
     *ws_rows("ws-idle", WS_IDLE, WS_IDLE_GEVENT, WS_IDLE, greenlet=True),
-    *ws_rows("ws-bcast", WS_BCAST_SPINDLE, WS_BCAST_GEVENT, WS_BCAST_UWSGI, sender_path="/send"),
+    *ws_rows("ws-bcast", WS_BCAST_SPINDLE, WS_BCAST_GEVENT, WS_BCAST_UWSGI),
     # --- suspend+resume round trips, and why uWSGI's async row is not --ugreen
     Scenario("switch/py_switch", "fibers + PyThreadState swap", None, None,
              measure=switch_bench("py_switch"), kind="switch"),

@@ -23,7 +23,7 @@ and when the kernel queued it on the socket (`last_kernel`, SO_TIMESTAMPNS).
 The kernel's time does not depend on how fast these clients are, so it is
 the figure the rows use; both are wall-clock (CLOCK_REALTIME) seconds.
 
-    ws_clients.py --port P --count N [--path /] [--sender-path /send]
+    ws_clients.py --port P --count N [--path /]
 """
 
 from __future__ import annotations
@@ -65,9 +65,8 @@ class Conn:
 
 
 class Clients:
-    def __init__(self, port: int, count: int, path: str, sender_path: str):
-        self.port, self.count = port, count
-        self.paths = [sender_path or path] + [path] * (count - 1)
+    def __init__(self, port: int, count: int, path: str):
+        self.port, self.count, self.path = port, count, path
         self.ep = select.epoll()
         self.conns: dict[int, Conn] = {}
         self.order: list[Conn] = []  # in opening order: order[0] is the sender
@@ -141,7 +140,7 @@ class Clients:
         while time.monotonic() < deadline:
             pending = started - self.open - self.failed
             while started < self.count and pending < IN_FLIGHT:
-                self.start_one(self.paths[started])
+                self.start_one(self.path)
                 started += 1
                 pending += 1
             if started == self.count and pending == 0:
@@ -278,11 +277,10 @@ def main() -> int:
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--count", type=int, required=True)
     ap.add_argument("--path", default="/")
-    ap.add_argument("--sender-path", default="", help="path of the first socket (default: --path)")
     args = ap.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    cl = Clients(args.port, args.count, args.path, args.sender_path)
+    cl = Clients(args.port, args.count, args.path)
     t0 = time.monotonic()
     cl.open_all()
     say({"open": cl.open, "failed": cl.failed, "error": cl.first_error,

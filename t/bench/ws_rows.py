@@ -56,7 +56,7 @@ class Fleet:
 
     def __init__(self, st: Settings, srv: Running, sc: Scenario, count: int = SOCKETS,
                  log: Optional[Path] = None):
-        """sc.path: the websockets' path; sc.sender_path: the first one's (empty: the same)."""
+        """Websockets on sc.path; the first one is the sender."""
         self.procs: list[subprocess.Popen] = []
         self.bufs: dict[int, bytes] = {}
         n = max(1, -(-count // PER_CLIENT))
@@ -66,8 +66,6 @@ class Fleet:
                 share = count // n + (1 if i < count % n else 0)
                 argv = ["/usr/bin/python3", str(CLIENT), "--port", str(srv.port),
                         "--count", str(share), "--path", sc.path]
-                if i == 0 and sc.sender_path:
-                    argv += ["--sender-path", sc.sender_path]
                 p = subprocess.Popen(pinned(st.client_cpu, argv), stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=errlog)
                 self.procs.append(p)
