@@ -13,10 +13,9 @@ import subprocess
 import pytest
 import requests
 
+import nginx_front
 from harness import RawConn, build_request, example, run_spindle, wait_until
 
-NGINX = "/usr/sbin/nginx"
-UWSGI_PARAMS = "/etc/nginx/uwsgi_params"
 AS_ROOT = os.geteuid() == 0
 
 
@@ -42,27 +41,14 @@ def test_port_out_of_range_exits_2(tmp_path, addr):
         assert len(lines) == 1 and addr in lines[0] and "65535" in lines[0], lines
 
 
-NGINX_CONF = """
-{user}
-worker_processes 1;
-pid {d}/nginx.pid;
-error_log {d}/error.log;
-events {{ worker_connections 64; }}
-http {{
-    access_log {d}/access.log;
-    client_body_temp_path {d}/client_body;
-    proxy_temp_path {d}/proxy;
-    fastcgi_temp_path {d}/fastcgi;
-    uwsgi_temp_path {d}/uwsgi;
-    scgi_temp_path {d}/scgi;
-    server {{
+SERVERS = """\
+    server {
         listen unix:{d}/nginx.sock;
-        location / {{
+        location / {
             include {params};
-            uwsgi_pass unix:{sock};
-        }}
-    }}
-}}
+            uwsgi_pass unix:@SOCK@;
+        }
+    }
 """
 
 
@@ -72,8 +58,6 @@ def test_django_behind_nginx_as_www_data(spindle, tmp_path):
     www-data with mode 660, the master and workers running as www-data, a
     pidfile, nginx's workers (www-data) in front; --vacuum removes the socket
     and the pidfile at exit."""
-    if not os.access(NGINX, os.X_OK):
-        pytest.skip("nginx not installed")
     # www-data must be able to reach the run directory (pytest's own
     # directories are private to root).
     import pathlib
@@ -102,43 +86,18 @@ def django_behind_nginx(spindle, tmp_path, run):
 
     ngx_dir = run / "nginx"
     ngx_dir.mkdir()
-    conf = ngx_dir / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(d=ngx_dir, params=UWSGI_PARAMS, sock=sock,
-                                      user="user www-data;"))
-    log = open(ngx_dir / "stderr.log", "wb")
-    proc = subprocess.Popen([NGINX, "-e", str(ngx_dir / "error.log"), "-c", str(conf),
-                             "-p", str(ngx_dir), "-g", "daemon off;"],
-                            stdin=subprocess.DEVNULL, stdout=log, stderr=log)
-    front = str(ngx_dir / "nginx.sock")
-
-    def up():
-        assert proc.poll() is None, (ngx_dir / "error.log").read_text()
-        if not os.path.exists(front):
-            return False
-        try:
-            RawConn(front, 2).close()
-            return True
-        except OSError:
-            return False
-    try:
-        wait_until(up, 20, what="nginx socket")
-        with RawConn(front, 15) as c:
+    servers = SERVERS.replace("@SOCK@", str(sock))
+    with nginx_front.running(ngx_dir, servers, ["nginx.sock"], user="www-data",
+                             connections=64) as proc:
+        with RawConn(str(ngx_dir / "nginx.sock"), 15) as c:
             c.send(build_request("GET", "/items/7/", extra=[("Connection", "close")]))
             r = c.read_response("GET")
-        assert r.status == 200, (r, (ngx_dir / "error.log").read_text())
+        assert r.status == 200, (r, nginx_front.logs(ngx_dir))
         assert b"7" in r.body
         # nginx's worker, not root, made the connection.
         workers = subprocess.run(["ps", "-o", "user=", "--ppid", str(proc.pid)],
                                  capture_output=True, text=True).stdout.split()
         assert workers and set(workers) == {"www-data"}
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
-        log.close()
     s.stop()
     assert not os.path.exists(sock)
     assert not os.path.exists(run / "site.pid")

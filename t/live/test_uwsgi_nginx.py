@@ -3,17 +3,14 @@ Python, and a real nginx in front with uwsgi_pass."""
 
 import json
 import os
-import signal
-import subprocess
 import time
 
 import pytest
 
+import nginx_front
 from harness import (ConnectionClosed, RawConn, build_request, example, uwsgi_packet,
-                     uwsgi_request, uwsgi_vars, wait_until)
+                     uwsgi_request, uwsgi_vars)
 
-NGINX = "/usr/sbin/nginx"
-UWSGI_PARAMS = "/etc/nginx/uwsgi_params"
 
 
 @pytest.fixture(scope="module")
@@ -132,34 +129,21 @@ def test_uwsgi_and_http_sockets_together(spindle):
 # "/" goes to the probe app, "/v/..." to the validated apps with the prefix
 # rewritten away (PATH_INFO comes from $document_uri, which the rewrite sets).
 
-NGINX_CONF = """\
-{user}
-worker_processes 1;
-error_log {d}/error.log info;
-pid {d}/nginx.pid;
-events {{ worker_connections 64; }}
-http {{
-    access_log {d}/access.log;
-    client_body_temp_path {d}/client_body;
-    proxy_temp_path {d}/proxy;
-    fastcgi_temp_path {d}/fastcgi;
-    uwsgi_temp_path {d}/uwsgi;
-    scgi_temp_path {d}/scgi;
+SERVERS = """\
     client_max_body_size 10m;
-    server {{
+    server {
         listen unix:{d}/nginx.sock;
         server_name localhost;
-        location /v/ {{
+        location /v/ {
             rewrite ^/v(/.*)$ $1 break;
             include {params};
-            uwsgi_pass {validated};
-        }}
-        location / {{
+            uwsgi_pass @VALIDATED@;
+        }
+        location / {
             include {params};
-            uwsgi_pass {probe};
-        }}
-    }}
-}}
+            uwsgi_pass @PROBE@;
+        }
+    }
 """
 
 
@@ -172,45 +156,16 @@ class Nginx:
 
 @pytest.fixture(scope="module")
 def nginx(module_spindle, tmp_path_factory):
-    if not os.access(NGINX, os.X_OK):
-        pytest.skip("nginx not installed")
     probe = module_spindle("--socket", "127.0.0.1:0", "--wsgi-file", example("probe.py"),
                            name="probe-behind-nginx")
     validated = module_spindle("--socket", "127.0.0.1:0", "--wsgi-file", example("validated.py"),
                                name="validated-behind-nginx")
     d = tmp_path_factory.mktemp("nginx")
-    user = "user root;" if os.geteuid() == 0 else ""
-    conf = d / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(d=d, params=UWSGI_PARAMS, probe=probe.uwsgi_addr,
-                                      validated=validated.uwsgi_addr, user=user))
-    log = open(d / "stderr.log", "wb")
-    proc = subprocess.Popen([NGINX, "-e", str(d / "error.log"), "-c", str(conf), "-p", str(d),
-                             "-g", "daemon off;"], stdin=subprocess.DEVNULL, stdout=log,
-                            stderr=log)
-    sock = str(d / "nginx.sock")
-
-    def up():
-        if proc.poll() is not None:
-            raise AssertionError("nginx exited: %s\n%s" % (
-                proc.returncode, (d / "stderr.log").read_text() + (d / "error.log").read_text()))
-        if not os.path.exists(sock):
-            return False
-        try:
-            RawConn(sock, 2).close()
-            return True
-        except OSError:
-            return False
-    try:
-        wait_until(up, 20, what="nginx socket")
-        yield Nginx(sock, probe, validated)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
-        log.close()
+    servers = SERVERS.replace("@PROBE@", probe.uwsgi_addr).replace("@VALIDATED@",
+                                                                   validated.uwsgi_addr)
+    with nginx_front.running(d, servers, ["nginx.sock"], user=nginx_front.default_user(),
+                             connections=64):
+        yield Nginx(str(d / "nginx.sock"), probe, validated)
 
 
 def via_nginx(ngx, method, path, headers=(), body=b""):

@@ -9,54 +9,37 @@ uwsgi socket spindle answers the handshake as uWSGI does there: an HTTP
 import asyncio
 import base64
 import os
-import signal
-import subprocess
 
 import pytest
 import websockets
 
-from harness import RawConn, example, uwsgi_packet, uwsgi_vars, wait_until
+import nginx_front
+from harness import RawConn, example, uwsgi_packet, uwsgi_vars
 from wsframes import (OP_BINARY, OP_PING, OP_TEXT, RawWebSocket, accept_for, close_frame, frame,
                       pong_for)
 
-NGINX = "/usr/sbin/nginx"
-UWSGI_PARAMS = "/etc/nginx/uwsgi_params"
-
-NGINX_CONF = """\
-{user}
-worker_processes 1;
-error_log {d}/error.log info;
-pid {d}/nginx.pid;
-events {{ worker_connections 256; }}
-http {{
-    access_log {d}/access.log;
-    client_body_temp_path {d}/client_body;
-    proxy_temp_path {d}/proxy;
-    fastcgi_temp_path {d}/fastcgi;
-    uwsgi_temp_path {d}/uwsgi;
-    scgi_temp_path {d}/scgi;
-    map $http_upgrade $connection_upgrade {{
+SERVERS = """\
+    map $http_upgrade $connection_upgrade {
         default upgrade;
         ''      close;
-    }}
-    server {{
+    }
+    server {
         listen unix:{d}/proxy.sock;
-        location / {{
-            proxy_pass http://{http};
+        location / {
+            proxy_pass http://@HTTP@;
             proxy_http_version 1.1;
             proxy_set_header Upgrade $http_upgrade;
             proxy_set_header Connection "upgrade";
             proxy_set_header Host $host;
-        }}
-    }}
-    server {{
+        }
+    }
+    server {
         listen unix:{d}/uwsgi.sock;
-        location / {{
+        location / {
             include {params};
-            uwsgi_pass {uwsgi};
-        }}
-    }}
-}}
+            uwsgi_pass @UWSGI@;
+        }
+    }
 """
 
 
@@ -70,40 +53,11 @@ def backend(module_spindle):
 @pytest.fixture(scope="module")
 def nginx(backend, tmp_path_factory):
     """{"proxy": unix socket path, "uwsgi": unix socket path}"""
-    if not os.access(NGINX, os.X_OK):
-        pytest.skip("nginx not installed")
     d = tmp_path_factory.mktemp("nginx-ws")
-    conf = d / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(d=d, params=UWSGI_PARAMS, http=backend.http_addr,
-                                      uwsgi=backend.uwsgi_addr,
-                                      user="user root;" if os.geteuid() == 0 else ""))
-    log = open(d / "stderr.log", "wb")
-    proc = subprocess.Popen([NGINX, "-e", str(d / "error.log"), "-c", str(conf), "-p", str(d),
-                             "-g", "daemon off;"], stdin=subprocess.DEVNULL, stdout=log,
-                            stderr=log)
-    socks = {"proxy": str(d / "proxy.sock"), "uwsgi": str(d / "uwsgi.sock")}
-
-    def up():
-        if proc.poll() is not None:
-            raise AssertionError("nginx exited: %s\n%s" % (
-                proc.returncode, (d / "stderr.log").read_text() + (d / "error.log").read_text()))
-        try:
-            for s in socks.values():
-                RawConn(s, 2).close()
-            return True
-        except OSError:
-            return False
-    try:
-        wait_until(up, 20, what="nginx sockets")
-        yield socks
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
-        log.close()
+    servers = SERVERS.replace("@HTTP@", backend.http_addr).replace("@UWSGI@", backend.uwsgi_addr)
+    with nginx_front.running(d, servers, ["proxy.sock", "uwsgi.sock"],
+                             user=nginx_front.default_user()):
+        yield {"proxy": str(d / "proxy.sock"), "uwsgi": str(d / "uwsgi.sock")}
 
 
 FRONTS = ["proxy", "uwsgi"]
