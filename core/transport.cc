@@ -146,6 +146,10 @@ void Transport::wait_for_request() {
 }
 
 void Transport::drain() {
+  if (upgraded_) {
+    upgraded_->on_drain();
+    return;
+  }
   // Waiting for a request with none of it read yet: the only state in which
   // a stop would otherwise close the connection under a client that may
   // have sent its request already. The read watcher stays armed (it is

@@ -45,6 +45,9 @@ class Protocol;
 class Upgraded {
  public:
   virtual void on_events(int revents) = 0;
+  // The worker stops (graceful stop or reload): end the connection's
+  // session promptly instead of holding the worker until its mercy.
+  virtual void on_drain() {}
 
  protected:
   ~Upgraded() = default;

@@ -86,6 +86,7 @@ bool WebSocket::handshake(std::string_view key, std::string_view proto, bool ech
   if (lim_.ping_freq > 0) loop_.timer_start(ping_timer_, lim_.ping_freq);
   parse_leftover();
   update_interest();
+  if (t_.worker().draining()) on_drain();  // opened after the stop began
   return true;
 }
 
@@ -210,6 +211,10 @@ void WebSocket::finish(int code) {
   }
   lingering_ = false;
   update_interest();
+}
+
+void WebSocket::on_drain() {
+  if (!closed_ && !gone_) fail(ws::kGoingAway, "the server is stopping");
 }
 
 // The keep-alive. Re-armed only here: reads just note the time.

@@ -112,6 +112,9 @@ class WebSocket final : public Upgraded {
 
   // Loop side (Upgraded).
   void on_events(int revents) override;
+  // A stopping worker closes its websockets with 1001 (going away): recv()
+  // reports the websocket closed, so the app returns at once.
+  void on_drain() override;
 
  private:
   enum class Waiting { kNone, kMessage, kRoom, kDrained, kPeerDone };

@@ -400,3 +400,39 @@ def test_no_deflate_unless_enabled(server):
         assert ws.recv() == "plain"
     finally:
         ws.close()
+
+
+@pytest.mark.parametrize("sig", ["SIGHUP", "SIGTERM"])
+def test_stopping_worker_closes_its_websockets_with_1001(spindle, sig):
+    """A graceful reload or stop does not wait out the mercy for open
+    websockets: each gets a close 1001 (going away), the app's recv sees the
+    websocket closed and returns, and the worker goes."""
+    import signal
+    srv = spindle("--http-socket", "127.0.0.1:0", "--wsgi-file", APP, "--async", "4",
+                  "--worker-reload-mercy", "60", extra=False)
+    before = set(srv.worker_pids().values())
+    socks = [connect(srv) for _ in range(3)]
+    try:
+        for ws in socks:
+            ws.send("before")
+            assert ws.recv_data()[1] == b"before"
+        start = time.monotonic()
+        srv.signal(getattr(signal, sig))
+        for ws in socks:
+            code, _ = close_frame(ws)
+            assert code == 1001, code
+        # Well inside the 60 s mercy: the close came from the drain.
+        assert time.monotonic() - start < 30
+    finally:
+        for ws in socks:
+            ws.close()
+    if sig == "SIGHUP":
+        wait_until(lambda: set(srv.worker_pids().values()) - before, 30, what="new worker")
+        ws = connect(srv)
+        try:
+            ws.send("after")
+            assert ws.recv_data()[1] == b"after"
+        finally:
+            ws.close()
+    else:
+        wait_until(lambda: srv.proc.poll() is not None, 30, what="the server's exit")

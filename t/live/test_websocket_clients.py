@@ -111,7 +111,13 @@ def test_websockets_client_ping(server):
 def test_websockets_close_codes_from_the_server(server, path, send, code):
     async def go():
         async with connect(server, path) as ws:
-            await ws.send(send)
+            try:
+                await ws.send(send)
+            except websockets.exceptions.ConnectionClosed:
+                # The server may refuse an oversized message (1009) before
+                # the client has finished sending it.
+                assert code == 1009
+                return ws.close_code
             if path == "/once":
                 assert await ws.recv() == send
             with pytest.raises(websockets.exceptions.ConnectionClosed):
