@@ -42,7 +42,7 @@ struct AccessRecord {
   int read_errors = 0;           // failed body reads
   std::uint32_t switches = 0;    // times the request's core was resumed
   std::uint8_t modifier2 = 0;    // the uwsgi packet's modifier2 (0 on HTTP)
-  std::span<const Var> logvars;  // what the app set (uwsgi.set_logvar)
+  std::span<const Var> logvars{};  // what the app set (uwsgi.set_logvar)
 };
 
 // uWSGI's request log variables (uwsgi.set_logvar / get_logvar): a name
