@@ -145,8 +145,11 @@ void Scheduler::run_core(Core& c) {
         stats::set_queued(pending_.size());
       }
     }
-    // Enough idle cores already: end, and resume() destroys this one.
-    if (idle_.size() >= kIdleCores) return;
+    // Enough idle cores already: end, and resume() destroys this one. Only
+    // when resume() is the one running it: a core the app switched back to
+    // itself (--greenlet, an IOLoop callback calling me.switch()) would end
+    // unseen and keep its place under --async for ever, so it stays idle.
+    if (idle_.size() >= kIdleCores && c.in_resume) return;
     idle_.push_back(&c);
     stats::set_state(c.id, stats::CoreState::kIdle);
     engine_.suspend();
@@ -163,7 +166,9 @@ void Scheduler::resume(Core& c, Wake why) {
   c.ran_since_ms = 0;
   ++c.switches;
   stats::core_running(c.id, slot_ ? monotonic_ms() : 0);
+  c.in_resume = true;
   engine_.resume(c.ctx);
+  c.in_resume = false;
   stats::core_switched_out();
   if (c.ctx->finished) retire(c);
 }

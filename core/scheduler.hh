@@ -41,6 +41,7 @@ struct Core {
   Wake reason = Wake::kReady;
   bool parked = false;
   bool wakeable = false;          // parked in park_until_woken()
+  bool in_resume = false;         // resumed by Scheduler::resume(), which retires it if it ends
   int budget = 0;                 // yield_if_due() calls left before a yield
   std::uint32_t switches = 0;     // resumes so far (the access log's %(switches))
   std::int64_t ran_since_ms = 0;  // coarse clock at the first of them (0: not read yet)

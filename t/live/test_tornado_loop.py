@@ -114,3 +114,47 @@ def test_django_orm_view_works_under_tornado(spindle, django_project, engine):
     last = get_json(srv.http_addr, "/orm/?name=%s-z" % tag)
     assert {"%s-%d" % (tag, i) for i in range(4)} <= set(last["names"]), (got, last)
     assert "SynchronousOnlyOperation" not in srv.log_text()
+
+
+BARRIER_APP = textwrap.dedent("""\
+    import greenlet
+    from tornado.ioloop import IOLoop
+
+    N = {n}
+    waiting = []
+
+
+    def application(environ, start_response):
+        # uWSGI's style: park by switching to the parent; an IOLoop callback
+        # switches back once N requests are parked at once.
+        me = greenlet.getcurrent()
+        waiting.append(me)
+        if len(waiting) == N:
+            loop = IOLoop.current()
+            for g in waiting:
+                loop.add_callback(g.switch)
+            del waiting[:]
+        me.parent.switch()
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"met"]
+    """)
+
+
+def test_cores_the_app_switches_back_to_are_reused(spindle, tmp_path):
+    """More requests than the idle cores kept (128) park at once, resumed by
+    the app's own IOLoop callbacks; once they are done, as many can park at
+    once again, round after round: a core that ends while the app, not the
+    server, runs it keeps no place under --tornado N."""
+    n = 200
+    app = tmp_path / "barrier.py"
+    app.write_text(BARRIER_APP.format(n=n))
+    srv = spindle("--http-socket", "127.0.0.1:0", "--wsgi-file", str(app), "--tornado", str(n),
+                  "--greenlet", "--listen", "1024", processes=1, extra=False)
+
+    def one(_):
+        r = http_request(srv.http_addr, "GET", "/", timeout=30)
+        return r.status, r.body
+
+    with ThreadPoolExecutor(n) as pool:
+        for _ in range(3):
+            assert set(pool.map(one, range(n))) == {(200, b"met")}
